@@ -1,0 +1,63 @@
+/* The access policy, as data: every action the API performs, and the roles
+ * allowed to perform it. Routes name their action; a route whose action is
+ * not here stops the server at start (deny by default). */
+#ifndef CARTELLA_POLICY_H
+#define CARTELLA_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct http_req;
+
+enum policy_role {
+	ROLE_SOCIAL_WORKER = 1u << 0,
+	ROLE_ADMINISTRATIVE = 1u << 1,
+	ROLE_SERVICE_MANAGER = 1u << 2,
+	ROLE_PLANNING_OFFICE = 1u << 3,
+	ROLE_DPO = 1u << 4,
+	ROLE_ADMIN = 1u << 5,
+};
+#define POLICY_ROLE_COUNT 6
+#define POLICY_ANY_ROLE 0x3Fu
+
+#define POLICY_PUBLIC 1u /* no authentication at all */
+
+struct policy_action {
+	const char *name;
+	uint32_t roles; /* roles allowed (any one suffices) */
+	unsigned flags;
+	const char *what; /* one line for docs/security.md */
+};
+
+/* Role name ("social_worker") ↔ bit. policy_role_bit returns 0 if unknown. */
+uint32_t policy_role_bit(const char *name);
+const char *policy_role_name(uint32_t bit);
+
+/* Role names, in bit order, NULL-terminated. */
+extern const char *const policy_role_names[];
+
+/* The action named name, or NULL. */
+const struct policy_action *policy_find(const char *name);
+
+/* The whole table and its length. */
+const struct policy_action *policy_actions(unsigned *n);
+
+/* For router_init: NULL when the action exists and its public flag agrees
+ * with the route's, else the reason. */
+const char *policy_route_check(const char *action, unsigned route_flags);
+
+/* True when a principal holding roles may perform action. */
+bool policy_allows(const char *action, uint32_t roles);
+
+/* Parses a PostgreSQL text[] of role names ("{admin,dpo}") into bits;
+ * unknown names are ignored. */
+uint32_t policy_roles_from_array(const char *pg_array);
+
+/* True when roles include any of the roles in want (the role check helper). */
+bool policy_has_role(uint32_t roles, uint32_t want);
+
+/* http hook: answers 403 unless the request's principal may perform the
+ * route's action. Returns 0 to go on, 1 after replying. */
+int policy_authorize(struct http_req *req);
+
+#endif

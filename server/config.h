@@ -1,0 +1,37 @@
+/* Process configuration: defaults, then a KEY=VALUE file named by
+ * CARTELLA_CONFIG, then the environment (which wins). Secrets (database
+ * passwords, key files) only ever come from the environment or files. */
+#ifndef CARTELLA_CONFIG_H
+#define CARTELLA_CONFIG_H
+
+#include <stdbool.h>
+
+struct config {
+	char database_url[1024];       /* DATABASE_URL: application role */
+	char owner_database_url[1024]; /* CARTELLA_OWNER_DATABASE_URL: migrations */
+	char bind[64];                 /* CARTELLA_BIND */
+	char kek_file[512];            /* CARTELLA_KEK_FILE */
+	int port;                      /* PORT */
+	int threads;                   /* CARTELLA_THREADS */
+	int conn_timeout;              /* CARTELLA_CONN_TIMEOUT, seconds */
+	long max_body;                 /* CARTELLA_MAX_BODY, bytes */
+	int max_connections;           /* CARTELLA_MAX_CONNECTIONS */
+	int per_ip_connections;        /* CARTELLA_PER_IP_CONNECTIONS */
+	int conn_memory;               /* CARTELLA_CONN_MEMORY, bytes per connection */
+	int statement_timeout_ms;      /* CARTELLA_STATEMENT_TIMEOUT_MS */
+	int session_idle;              /* CARTELLA_SESSION_IDLE, seconds */
+	int session_absolute;          /* CARTELLA_SESSION_ABSOLUTE, seconds */
+	int login_max_failures;        /* CARTELLA_LOGIN_MAX_FAILURES per account */
+	int login_window;              /* CARTELLA_LOGIN_WINDOW, seconds */
+	int json_max_depth;            /* CARTELLA_JSON_MAX_DEPTH */
+	int page_max;                  /* CARTELLA_PAGE_MAX */
+	int log_level;                 /* CARTELLA_LOG_LEVEL: debug|info|warn|error */
+};
+
+/* The process-wide configuration (filled by config_load; read-only after). */
+extern struct config config;
+
+/* Fills config. Returns 0, or -1 after printing what is wrong on stderr. */
+int config_load(void);
+
+#endif

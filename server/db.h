@@ -1,0 +1,74 @@
+/* Database access: one libpq connection per server thread (created on first
+ * use, closed when the thread ends), statements prepared lazily per
+ * connection, one transaction per request, errors classified so handlers
+ * never look at SQLSTATEs. Handlers use only this interface. */
+#ifndef CARTELLA_DB_H
+#define CARTELLA_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct arena;
+
+/* A statement: declared once (static storage), prepared on each connection
+ * the first time it runs there. name must be unique in the program. */
+struct db_stmt {
+	const char *name;
+	const char *sql;
+};
+
+enum db_rc {
+	DB_OK = 0,
+	DB_UNIQUE = -1,      /* 23505 unique_violation */
+	DB_RETRY = -2,       /* 40001/40P01: run the transaction again */
+	DB_UNAVAILABLE = -3, /* connection lost, server shutting down, timeout */
+	DB_FOREIGN = -4,     /* 23503 foreign_key_violation */
+	DB_CHECK = -5,       /* 23514/23502/22xxx: data refused by a constraint */
+	DB_ERROR = -6,       /* anything else: a defect */
+};
+
+/* Sets the connection string and per-connection settings used by every
+ * thread (borrowed for the life of the process). */
+void db_configure(const char *url, int statement_timeout_ms);
+
+/* Returns the calling thread's connection (owned by the thread), connecting
+ * or reconnecting when needed; NULL when the database is unreachable. */
+PGconn *db_conn(void);
+
+/* Runs st with n text parameters (NULL entries are SQL NULL). On DB_OK and a
+ * non-NULL out, *out is the result, owned by arena a. */
+int db_exec(struct arena *a, const struct db_stmt *st, int n, const char *const *params,
+	    PGresult **out);
+
+/* As db_exec with per-parameter lengths and formats (1 = binary) and the
+ * result format (0 text, 1 binary). lengths/formats may be NULL. */
+int db_execv(struct arena *a, const struct db_stmt *st, int n, const char *const *params,
+	     const int *lengths, const int *formats, int result_format, PGresult **out);
+
+/* Transaction control on the thread's connection. */
+int db_begin(void);
+int db_commit(void);
+void db_rollback(void);
+bool db_in_tx(void);
+
+/* Sets app.tenant and app.user for the current transaction (NULL clears). */
+int db_set_context(struct arena *a, const char *tenant_id, const char *user_id);
+
+/* SQLSTATE of the last failed call on this thread ("" if none). */
+const char *db_last_sqlstate(void);
+
+/* Connections open and connections inside a transaction, process-wide. */
+void db_pool_counts(int *open, int *busy);
+
+/* Checks that the connected role is neither superuser nor BYPASSRLS and owns
+ * no table; returns 0, or -1 with the reason in err. */
+int db_check_app_role(char *err, size_t errn);
+
+/* Runs SELECT 1; returns DB_OK or an error code. */
+int db_ping(void);
+
+/* Closes the calling thread's connection, if any. */
+void db_disconnect(void);
+
+#endif

@@ -1,0 +1,663 @@
+#include "server/http.h"
+#include "server/arena.h"
+#include "server/config.h"
+#include "server/db.h"
+#include "server/jsonx.h"
+#include "server/log.h"
+#include "server/metrics.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HTTP_TX_ATTEMPTS 3
+
+/* Per-connection state, kept in a list the watchdog walks to cut clients
+ * that take longer than the timeout to send a complete request (MHD's own
+ * timeout only counts idle time, so a byte-a-second client would never end). */
+enum http_phase { PHASE_RECEIVING, PHASE_SERVING };
+
+struct http_conn {
+	struct http_conn *prev, *next;
+	int fd;
+	enum http_phase phase;
+	uint64_t phase_start_ns;
+	bool cut;
+};
+
+static struct MHD_Daemon *daemon_handle;
+static const struct http_hooks *hooks;
+static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct http_conn *conns;
+static pthread_t watchdog_thread;
+static atomic_bool watchdog_run;
+static atomic_int inflight;
+
+/* ---------------------------------------------------------------- accessors */
+
+const char *http_header(struct http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(struct http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_param(struct http_req *req, int i)
+{
+	return (i >= 0 && i < ROUTE_MAX_PARAMS) ? req->params[i] : NULL;
+}
+
+int http_inflight(void)
+{
+	return atomic_load(&inflight);
+}
+
+/* ------------------------------------------------------------------ replies */
+
+/* Borrows name; copies value into the arena. */
+int http_add_header(struct http_req *req, const char *name, const char *value)
+{
+	if (req->nheaders >= HTTP_MAX_HEADERS)
+		return -1;
+	char *v = arena_strdup(req->arena, value);
+	if (v == NULL)
+		return -1;
+	req->headers[req->nheaders].name = name;
+	req->headers[req->nheaders].value = v;
+	req->nheaders++;
+	return 0;
+}
+
+/* Borrows body, which must live as long as the request (static or arena). */
+int http_reply_text(struct http_req *req, int status, const char *type, const char *body,
+		    size_t len)
+{
+	req->status = status;
+	req->resp_type = type;
+	req->resp_body = body;
+	req->resp_len = len;
+	return 0;
+}
+
+int http_reply_empty(struct http_req *req, int status)
+{
+	return http_reply_text(req, status, NULL, "", 0);
+}
+
+/* Dumps body (stolen) into the arena and sets it as the response. */
+static int http_reply_json_typed(struct http_req *req, int status, json_t *body,
+				 const char *type)
+{
+	if (body == NULL)
+		return http_reply_problem(req, PROBLEM_INTERNAL, NULL);
+	char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (text == NULL || arena_defer(req->arena, free, text) != 0)
+		return http_reply_text(req, 500, "application/problem+json",
+				       "{\"status\":500,\"title\":\"Errore interno\"}", 39);
+	return http_reply_text(req, status, type, text, strlen(text));
+}
+
+int http_reply_json(struct http_req *req, int status, json_t *body)
+{
+	return http_reply_json_typed(req, status, body, "application/json");
+}
+
+/* Builds the problem object for id; detail and errors (stolen) optional. */
+static json_t *http_problem_body(struct http_req *req, enum problem_id id, const char *detail,
+				 json_t *errors)
+{
+	const struct problem_def *p = problem_get(id);
+	char type[96];
+	problem_type_uri(id, type, sizeof type);
+	json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", p->title, "status",
+			      p->status, "instance", req->request_id);
+	if (o == NULL) {
+		json_decref(errors);
+		return NULL;
+	}
+	if (detail != NULL)
+		json_object_set_new(o, "detail", json_string(detail));
+	if (errors != NULL)
+		json_object_set_new(o, "errors", errors);
+	return o;
+}
+
+int http_reply_problem(struct http_req *req, enum problem_id id, const char *detail)
+{
+	return http_reply_json_typed(req, problem_get(id)->status,
+				     http_problem_body(req, id, detail, NULL),
+				     "application/problem+json");
+}
+
+int http_reply_validation(struct http_req *req, json_t *errors)
+{
+	return http_reply_json_typed(req, 400,
+				     http_problem_body(req, PROBLEM_VALIDATION,
+						       "Uno o più campi non sono validi", errors),
+				     "application/problem+json");
+}
+
+int http_reply_db_error(struct http_req *req, int db_rc)
+{
+	switch (db_rc) {
+	case DB_RETRY:
+		return HTTP_RETRY;
+	case DB_UNIQUE:
+		return http_reply_problem(req, PROBLEM_CONFLICT, NULL);
+	case DB_UNAVAILABLE:
+		http_add_header(req, "Retry-After", "5");
+		return http_reply_problem(req, PROBLEM_UNAVAILABLE, NULL);
+	default:
+		return http_reply_problem(req, PROBLEM_INTERNAL, NULL);
+	}
+}
+
+int http_set_etag(struct http_req *req, long long version)
+{
+	char etag[32];
+	snprintf(etag, sizeof etag, "\"%lld\"", version);
+	return http_add_header(req, "ETag", etag);
+}
+
+int http_check_if_match(struct http_req *req, long long version)
+{
+	const char *im = http_header(req, "If-Match");
+	if (im == NULL) {
+		http_reply_problem(req, PROBLEM_PRECONDITION_REQUIRED,
+				   "Inviare If-Match con l'ETag ottenuto leggendo la risorsa");
+		return 1;
+	}
+	char etag[32];
+	snprintf(etag, sizeof etag, "\"%lld\"", version);
+	if (strcmp(im, etag) != 0 && strcmp(im, "*") != 0) {
+		http_reply_problem(req, PROBLEM_PRECONDITION_FAILED,
+				   "Rileggere la risorsa e ripetere la modifica");
+		return 1;
+	}
+	return 0;
+}
+
+int http_page_limit(struct http_req *req, int def, int *out)
+{
+	const char *s = http_query(req, "limit");
+	long long v = def;
+	if (s != NULL && !util_parse_int(s, 1, config.page_max, &v)) {
+		char detail[96];
+		snprintf(detail, sizeof detail, "limit deve essere un intero tra 1 e %d",
+			 config.page_max);
+		http_reply_problem(req, PROBLEM_BAD_PARAMETER, detail);
+		return 1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+/* --------------------------------------------------------------- lifecycle */
+
+/* Returns the connection's state (owned by MHD's socket context). */
+static struct http_conn *http_conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+static void http_conn_phase(struct http_conn *hc, enum http_phase phase)
+{
+	if (hc == NULL)
+		return;
+	pthread_mutex_lock(&conns_lock);
+	hc->phase = phase;
+	hc->phase_start_ns = util_mono_ns();
+	pthread_mutex_unlock(&conns_lock);
+}
+
+/* MHD callback: a connection opened or closed. Owns the http_conn. */
+static void http_on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			       enum MHD_ConnectionNotificationCode code)
+{
+	(void)cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct http_conn *hc = calloc(1, sizeof *hc);
+		if (hc == NULL)
+			return;
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		hc->fd = ci ? ci->connect_fd : -1;
+		hc->phase = PHASE_RECEIVING;
+		hc->phase_start_ns = util_mono_ns();
+		pthread_mutex_lock(&conns_lock);
+		hc->next = conns;
+		if (conns)
+			conns->prev = hc;
+		conns = hc;
+		pthread_mutex_unlock(&conns_lock);
+		*socket_context = hc;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		struct http_conn *hc = *socket_context;
+		if (hc == NULL)
+			return;
+		pthread_mutex_lock(&conns_lock);
+		if (hc->prev)
+			hc->prev->next = hc->next;
+		else
+			conns = hc->next;
+		if (hc->next)
+			hc->next->prev = hc->prev;
+		pthread_mutex_unlock(&conns_lock);
+		free(hc);
+		*socket_context = NULL;
+	}
+}
+
+/* Watchdog thread: shuts down connections whose request has been arriving for
+ * longer than the connection timeout. MHD then sees EOF and closes them.
+ * Entries leave the list (under the lock) before MHD closes their socket, so
+ * a descriptor here always belongs to the connection it names. */
+static void *http_watchdog(void *arg)
+{
+	(void)arg;
+	uint64_t limit = (uint64_t)config.conn_timeout * 1000000000u;
+	while (atomic_load(&watchdog_run)) {
+		struct timespec ts = {0, 250 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		uint64_t now = util_mono_ns();
+		pthread_mutex_lock(&conns_lock);
+		for (struct http_conn *hc = conns; hc != NULL; hc = hc->next) {
+			if (hc->cut || hc->fd < 0 || hc->phase != PHASE_RECEIVING ||
+			    now - hc->phase_start_ns <= limit)
+				continue;
+			shutdown(hc->fd, SHUT_RDWR);
+			hc->cut = true;
+			log_event(LOGL_INFO, "connection cut: request not received in time",
+				  json_pack("{s:i}", "timeout_seconds", config.conn_timeout));
+		}
+		pthread_mutex_unlock(&conns_lock);
+	}
+	return NULL;
+}
+
+/* Creates the per-request state. Returns NULL on OOM. */
+static struct http_req *http_req_new(struct MHD_Connection *c, const char *url, const char *method)
+{
+	struct arena *a = arena_new();
+	if (a == NULL)
+		return NULL;
+	struct http_req *req = arena_alloc(a, sizeof *req);
+	if (req == NULL) {
+		arena_free(a);
+		return NULL;
+	}
+	req->arena = a;
+	req->conn = c;
+	req->hc = http_conn_of(c);
+	req->start_ns = util_mono_ns();
+	req->method = arena_strdup(a, method);
+	req->path = arena_strdup(a, url);
+	if (req->method == NULL || req->path == NULL) {
+		arena_free(a);
+		return NULL;
+	}
+	const char *rid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+	if (rid != NULL && util_is_safe_token(rid)) {
+		util_strlcpy(req->request_id, rid, sizeof req->request_id);
+	} else {
+		char uuid[UTIL_UUID_LEN + 1];
+		util_uuid_v4(uuid);
+		util_strlcpy(req->request_id, uuid, sizeof req->request_id);
+	}
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	util_strlcpy(req->client_ip, "unknown", sizeof req->client_ip);
+	if (ci != NULL && ci->client_addr != NULL) {
+		const struct sockaddr *sa = ci->client_addr;
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+				  req->client_ip, sizeof req->client_ip);
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6,
+				  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+				  req->client_ip, sizeof req->client_ip);
+	}
+	atomic_fetch_add(&inflight, 1);
+	return req;
+}
+
+/* Queues req's response on MHD. Returns MHD_YES/MHD_NO. */
+static enum MHD_Result http_queue(struct http_req *req)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		req->resp_len, (void *)req->resp_body, MHD_RESPMEM_MUST_COPY);
+	if (resp == NULL)
+		return MHD_NO;
+	if (req->resp_type != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->resp_type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(resp, "Content-Security-Policy",
+				"default-src 'none'; frame-ancestors 'none'");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+	for (int i = 0; i < req->nheaders; i++)
+		MHD_add_response_header(resp, req->headers[i].name, req->headers[i].value);
+	enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)req->status, resp);
+	MHD_destroy_response(resp);
+	req->queued = true;
+	http_conn_phase(req->hc, PHASE_SERVING);
+	return r;
+}
+
+/* Forgets a response prepared by an attempt that will be retried. */
+static void http_reset_response(struct http_req *req)
+{
+	req->status = 0;
+	req->resp_body = NULL;
+	req->resp_len = 0;
+	req->resp_type = NULL;
+	req->nheaders = 0;
+	req->commit_on_error = false;
+	memset(&req->principal, 0, sizeof req->principal);
+}
+
+/* True when the media type of ct (parameters allowed) is type. */
+static bool http_type_is(const char *ct, const char *type)
+{
+	if (ct == NULL)
+		return false;
+	size_t n = strlen(type);
+	return strncasecmp(ct, type, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* True when the request's Content-Type is JSON: application/json, or for
+ * PATCH also application/merge-patch+json (RFC 7396), the type the contract
+ * names for partial updates. */
+static bool http_is_json(const char *ct, const char *method)
+{
+	return http_type_is(ct, "application/json") ||
+	       (strcmp(method, "PATCH") == 0 && http_type_is(ct, "application/merge-patch+json"));
+}
+
+/* First call for a request: route it and check the headers before any body
+ * is read. Returns true when a response has been prepared (an error). */
+static bool http_precheck(struct http_req *req)
+{
+	char allow[64];
+	enum router_match m =
+		router_match(req->method, req->path, &req->route, req->params, allow, sizeof allow);
+	if (m == ROUTER_NO_PATH) {
+		http_reply_problem(req, PROBLEM_NOT_FOUND, NULL);
+		return true;
+	}
+	if (m == ROUTER_NO_METHOD) {
+		http_add_header(req, "Allow", allow);
+		http_reply_problem(req, PROBLEM_METHOD_NOT_ALLOWED, NULL);
+		return true;
+	}
+	const char *cl = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	long long len = 0;
+	if (cl != NULL && !util_parse_int(cl, 0, (long long)1 << 62, &len)) {
+		http_reply_problem(req, PROBLEM_BAD_REQUEST, "Content-Length non valido");
+		return true;
+	}
+	req->has_body = len > 0 || te != NULL;
+	if (len > config.max_body) {
+		http_reply_problem(req, PROBLEM_PAYLOAD_TOO_LARGE, NULL);
+		return true;
+	}
+	if (req->has_body && !http_is_json(http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE), req->method)) {
+		http_reply_problem(req, PROBLEM_UNSUPPORTED_MEDIA_TYPE,
+				   "Il corpo deve essere application/json");
+		return true;
+	}
+	return false;
+}
+
+/* Appends an upload chunk to the body, up to the cap. */
+static void http_take_body(struct http_req *req, const char *data, size_t size)
+{
+	if (req->body_overflow)
+		return;
+	if (req->body_len + size > (size_t)config.max_body) {
+		req->body_overflow = true;
+		free(req->body);
+		req->body = NULL;
+		req->body_len = 0;
+		return;
+	}
+	char *nb = realloc(req->body, req->body_len + size + 1);
+	if (nb == NULL) {
+		req->body_overflow = true;
+		free(req->body);
+		req->body = NULL;
+		req->body_len = 0;
+		return;
+	}
+	memcpy(nb + req->body_len, data, size);
+	req->body_len += size;
+	nb[req->body_len] = '\0';
+	req->body = nb;
+}
+
+/* Parses the complete body. Returns true when an error was prepared. */
+static bool http_parse_body(struct http_req *req)
+{
+	if (req->body_overflow) {
+		http_reply_problem(req, PROBLEM_PAYLOAD_TOO_LARGE, NULL);
+		return true;
+	}
+	if (!req->has_body || req->body_len == 0)
+		return false;
+	char where[64] = "";
+	switch (jsonx_parse(req->body, req->body_len, config.json_max_depth, &req->json, where,
+			    sizeof where)) {
+	case JSONX_OK:
+		return false;
+	case JSONX_TOO_DEEP: {
+		char detail[96];
+		snprintf(detail, sizeof detail, "Profondità massima consentita: %d",
+			 config.json_max_depth);
+		http_reply_problem(req, PROBLEM_JSON_TOO_DEEP, detail);
+		return true;
+	}
+	case JSONX_MALFORMED:
+		http_reply_problem(req, PROBLEM_MALFORMED_JSON, where);
+		return true;
+	}
+	return true;
+}
+
+/* Runs the handler inside one transaction, retrying serialization failures.
+ * Always leaves a response prepared. */
+static void http_run(struct http_req *req)
+{
+	if (req->route->flags & ROUTE_NO_TX) {
+		if (req->route->handler(req) < 0 || req->status == 0)
+			http_reply_problem(req, PROBLEM_INTERNAL, NULL);
+		return;
+	}
+	for (int attempt = 1; attempt <= HTTP_TX_ATTEMPTS; attempt++) {
+		http_reset_response(req);
+		int rc = db_begin();
+		if (rc != DB_OK) {
+			http_reply_db_error(req, rc == DB_RETRY ? DB_UNAVAILABLE : rc);
+			return;
+		}
+		/* The hooks return 1 once they have replied (401, 403, 503). */
+		bool replied = !(req->route->flags & ROUTE_PUBLIC) && hooks->authenticate(req) != 0;
+		if (!replied)
+			replied = hooks->authorize(req) != 0;
+		rc = replied ? 0 : req->route->handler(req);
+		if (rc == HTTP_RETRY) {
+			db_rollback();
+			continue;
+		}
+		if (rc < 0 || req->status == 0) {
+			db_rollback();
+			http_reset_response(req);
+			http_reply_problem(req, PROBLEM_INTERNAL, NULL);
+			return;
+		}
+		if (req->status >= 400 && !req->commit_on_error) {
+			db_rollback();
+			return;
+		}
+		rc = db_commit();
+		if (rc == DB_OK)
+			return;
+		if (rc != DB_RETRY) {
+			http_reset_response(req);
+			http_reply_db_error(req, rc);
+			return;
+		}
+	}
+	http_reset_response(req);
+	http_add_header(req, "Retry-After", "1");
+	http_reply_problem(req, PROBLEM_UNAVAILABLE, NULL);
+}
+
+/* MHD access handler: called once with the headers, then per body chunk,
+ * then once more with no data. */
+static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char *url,
+				       const char *method, const char *version,
+				       const char *upload_data, size_t *upload_data_size,
+				       void **con_cls)
+{
+	(void)cls;
+	(void)version;
+	struct http_req *req = *con_cls;
+	if (req == NULL) {
+		req = http_req_new(c, url, method);
+		if (req == NULL)
+			return MHD_NO;
+		*con_cls = req;
+		if (http_precheck(req))
+			return http_queue(req);
+		return MHD_YES;
+	}
+	if (req->queued) {
+		*upload_data_size = 0; /* discard what follows an early answer */
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		http_take_body(req, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	http_conn_phase(req->hc, PHASE_SERVING);
+	if (!http_parse_body(req))
+		http_run(req);
+	return http_queue(req);
+}
+
+/* MHD callback: the request is over (answered, or the client went away).
+ * Logs it, counts it and frees everything it owned. */
+static void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			      enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	struct http_req *req = *con_cls;
+	if (req == NULL)
+		return;
+	*con_cls = NULL;
+	uint64_t dur = util_mono_ns() - req->start_ns;
+	int status = req->queued ? req->status : 0;
+	metrics_record(req->route ? (int)router_index(req->route) : -1, status, dur);
+	json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "request_id", req->request_id,
+			      "method", req->method, "route",
+			      req->route ? req->route->pattern : "unmatched", "status", status,
+			      "duration_ms", (double)dur / 1e6, "client", req->client_ip);
+	if (f != NULL && req->principal.authenticated) {
+		json_object_set_new(f, "user", json_string(req->principal.user_id));
+		json_object_set_new(f, "tenant", json_string(req->principal.tenant_id));
+	}
+	if (f != NULL && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		json_object_set_new(f, "termination", json_integer((json_int_t)toe));
+	log_event(LOGL_INFO, "request", f);
+	json_decref(req->json);
+	free(req->body);
+	struct http_conn *hc = http_conn_of(c);
+	http_conn_phase(hc, PHASE_RECEIVING);
+	arena_free(req->arena);
+	atomic_fetch_sub(&inflight, 1);
+}
+
+/* MHD's own diagnostics, as JSON lines. They carry no request data. */
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char buf[256];
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	log_event(LOGL_WARN, "libmicrohttpd", json_pack("{s:s}", "detail", buf));
+}
+
+/* Borrows h for the process lifetime. */
+int http_start(const struct http_hooks *h)
+{
+	hooks = h;
+	struct sockaddr_in addr;
+	memset(&addr, 0, sizeof addr);
+	addr.sin_family = AF_INET;
+	addr.sin_port = htons((uint16_t)config.port);
+	if (inet_pton(AF_INET, config.bind, &addr.sin_addr) != 1) {
+		log_fmt(LOGL_ERROR, "CARTELLA_BIND is not an IPv4 address");
+		return -1;
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+			 MHD_USE_ERROR_LOG;
+	daemon_handle = MHD_start_daemon(
+		flags, (uint16_t)config.port, NULL, NULL, http_on_request, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+		(unsigned)config.threads, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)config.conn_timeout, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)config.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned)config.per_ip_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		(size_t)config.conn_memory, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+		MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, NULL,
+		MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL, MHD_OPTION_END);
+	if (daemon_handle == NULL) {
+		log_fmt(LOGL_ERROR, "cannot listen on %s:%d", config.bind, config.port);
+		return -1;
+	}
+	atomic_store(&watchdog_run, true);
+	if (pthread_create(&watchdog_thread, NULL, http_watchdog, NULL) != 0) {
+		MHD_stop_daemon(daemon_handle);
+		daemon_handle = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void http_stop(int grace_seconds)
+{
+	if (daemon_handle == NULL)
+		return;
+	MHD_socket lsock = MHD_quiesce_daemon(daemon_handle);
+	if (lsock != MHD_INVALID_SOCKET)
+		close(lsock);
+	for (int i = 0; i < grace_seconds * 20 && http_inflight() > 0; i++) {
+		struct timespec ts = {0, 50 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	atomic_store(&watchdog_run, false);
+	pthread_join(watchdog_thread, NULL);
+	MHD_stop_daemon(daemon_handle);
+	daemon_handle = NULL;
+}

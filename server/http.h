@@ -1,0 +1,115 @@
+/* HTTP plumbing over libmicrohttpd: the daemon, the per-request state, the
+ * one path every request takes (route → body → transaction → authenticate →
+ * authorise → handler → commit → response), and the reply helpers handlers
+ * use. Handlers never call MHD or libpq directly. */
+#ifndef CARTELLA_HTTP_H
+#define CARTELLA_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/problem.h"
+#include "server/router.h"
+#include "server/util.h"
+
+struct arena;
+struct MHD_Connection;
+struct http_conn;
+
+#define HTTP_MAX_HEADERS 8
+#define HTTP_RETRY 2 /* handler return: run the whole transaction again */
+
+/* Who is calling: filled by the authenticate hook. */
+struct http_principal {
+	bool authenticated;
+	char user_id[UTIL_UUID_LEN + 1];
+	char tenant_id[UTIL_UUID_LEN + 1];
+	char session_id[UTIL_UUID_LEN + 1];
+	char username[65];
+	char tenant_code[33];
+	uint32_t roles; /* bit set; bits are defined by auth/policy.h */
+};
+
+struct http_header {
+	const char *name;
+	const char *value;
+};
+
+struct http_req {
+	struct arena *arena; /* everything below that is a pointer lives here */
+	struct MHD_Connection *conn;
+	struct http_conn *hc;
+	const char *method;
+	char *path; /* routing copy; placeholders split out */
+	const struct route *route;
+	const char *params[ROUTE_MAX_PARAMS];
+	char request_id[65];
+	char client_ip[64];
+	uint64_t start_ns;
+
+	char *body; /* malloc'd, freed on completion */
+	size_t body_len;
+	bool has_body;
+	bool body_overflow;
+	json_t *json; /* parsed body, owned */
+
+	int status;
+	const char *resp_body;
+	size_t resp_len;
+	const char *resp_type;
+	struct http_header headers[HTTP_MAX_HEADERS];
+	int nheaders;
+	bool queued;
+
+	bool commit_on_error; /* keep the transaction's writes on a 4xx answer */
+	struct http_principal principal;
+};
+
+/* Hooks the composition root installs: server/ never calls auth/. Each
+ * returns 0 to go on, or 1 after replying (the request then ends). */
+struct http_hooks {
+	int (*authenticate)(struct http_req *req);
+	int (*authorize)(struct http_req *req);
+};
+
+/* Starts the daemon with config and the installed route table. Returns 0 or -1. */
+int http_start(const struct http_hooks *hooks);
+
+/* Stops accepting, waits up to grace_seconds for requests in flight, stops. */
+void http_stop(int grace_seconds);
+
+/* Request accessors (borrowed results, valid for the request). */
+const char *http_header(struct http_req *req, const char *name);
+const char *http_query(struct http_req *req, const char *name);
+const char *http_param(struct http_req *req, int i);
+
+/* Reply helpers. Each returns 0 (the handler's own return value). */
+int http_reply_json(struct http_req *req, int status, json_t *body /* stolen */);
+int http_reply_text(struct http_req *req, int status, const char *type, const char *body,
+		    size_t len /* body borrowed; must outlive the request */);
+int http_reply_empty(struct http_req *req, int status);
+int http_reply_problem(struct http_req *req, enum problem_id id, const char *detail);
+int http_reply_validation(struct http_req *req, json_t *errors /* stolen */);
+/* Maps a db_rc: DB_RETRY → HTTP_RETRY, unique → 409, unavailable → 503, else 500. */
+int http_reply_db_error(struct http_req *req, int db_rc);
+
+/* Adds a response header (value copied into the arena). Returns 0 or -1. */
+int http_add_header(struct http_req *req, const char *name, const char *value);
+
+/* Sets ETag to the quoted row version. */
+int http_set_etag(struct http_req *req, long long version);
+
+/* Checks If-Match against the current row version: 0 when it matches;
+ * otherwise replies 428 (absent) or 412 (stale) and returns 1. */
+int http_check_if_match(struct http_req *req, long long version);
+
+/* Page size from ?limit= (default def, at most config.page_max): 0 or replies
+ * 400 and returns 1. */
+int http_page_limit(struct http_req *req, int def, int *out);
+
+/* Requests answered so far that are still in flight (for shutdown). */
+int http_inflight(void);
+
+#endif

@@ -1,0 +1,149 @@
+/* The composition root: parses the subcommand, loads the configuration and
+ * wires server/ (plumbing), auth/ (trust) and api/ (resources) together.
+ * It is the only file of server/ that knows auth/ and api/ exist. */
+#include "api/api.h"
+#include "auth/password.h"
+#include "auth/policy.h"
+#include "auth/session.h"
+#include "auth/user_cli.h"
+#include "build_config.h"
+#include "server/config.h"
+#include "server/db.h"
+#include "server/http.h"
+#include "server/log.h"
+#include "server/metrics.h"
+#include "server/migrate.h"
+#include "server/router.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cartella COMMAND\n"
+		   "  serve       serve the API (PORT, CARTELLA_BIND, DATABASE_URL)\n"
+		   "  migrate     bring the database schema up to date "
+		   "(CARTELLA_OWNER_DATABASE_URL)\n"
+		   "  user ...    manage staff accounts (cartella user help)\n"
+		   "  routes      list the routes: method, pattern, policy action, roles\n"
+		   "  version     print the version and schema version\n"
+		   "Configuration: environment variables, or a KEY=VALUE file named by "
+		   "CARTELLA_CONFIG.\nSee docs/operations.md.\n");
+}
+
+static const struct http_hooks hooks = {
+	.authenticate = session_authenticate,
+	.authorize = policy_authorize,
+};
+
+/* Serves until SIGTERM or SIGINT; returns the exit status. */
+static int cmd_serve(void)
+{
+	int rc = 1;
+	char err[256];
+	if (config.database_url[0] == '\0') {
+		log_fmt(LOGL_ERROR, "DATABASE_URL is not set");
+		return 1;
+	}
+	/* Block the stop signals before any thread starts, so only sigwait
+	 * below sees them. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	db_configure(config.database_url, config.statement_timeout_ms);
+	if (db_check_app_role(err, sizeof err) != 0) {
+		log_event(LOGL_ERROR, "refusing to start", json_pack("{s:s}", "reason", err));
+		goto out;
+	}
+	db_disconnect();
+	size_t nroutes = 0;
+	const struct route *routes = api_routes(&nroutes);
+	if (router_init(routes, nroutes, policy_route_check, err, sizeof err) != 0) {
+		log_event(LOGL_ERROR, "refusing to start", json_pack("{s:s}", "reason", err));
+		goto out;
+	}
+	if (metrics_init(nroutes) != 0 || http_start(&hooks) != 0)
+		goto out;
+	log_event(LOGL_INFO, "listening",
+		  json_pack("{s:s, s:i, s:i, s:s}", "bind", config.bind, "port", config.port,
+			    "threads", config.threads, "version", CARTELLA_VERSION));
+	int sig = 0;
+	sigwait(&stop, &sig);
+	log_event(LOGL_INFO, "stopping", json_pack("{s:i, s:i}", "signal", sig, "in_flight",
+						   http_inflight()));
+	http_stop(30);
+	log_event(LOGL_INFO, "stopped", NULL);
+	rc = 0;
+out:
+	metrics_free();
+	return rc;
+}
+
+/* Prints the route table with each route's action and allowed roles, one
+ * route per line (tab-separated); used by the contract test and the docs. */
+static int cmd_routes(void)
+{
+	size_t n = 0;
+	const struct route *routes = api_routes(&n);
+	for (size_t i = 0; i < n; i++) {
+		const struct policy_action *a = policy_find(routes[i].action);
+		printf("%s\t%s\t%s\t", routes[i].method, routes[i].pattern, routes[i].action);
+		if (a == NULL)
+			printf("(missing)");
+		else if (a->flags & POLICY_PUBLIC)
+			printf("public");
+		else
+			for (unsigned b = 0, first = 1; b < POLICY_ROLE_COUNT; b++)
+				if (a->roles & (1u << b)) {
+					printf("%s%s", first ? "" : ",", policy_role_names[b]);
+					first = 0;
+				}
+		printf("\n");
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "version") == 0) {
+		printf("cartella %s (schema %d)\n", CARTELLA_VERSION, migrate_latest());
+		return 0;
+	}
+	if (strcmp(cmd, "routes") == 0)
+		return cmd_routes();
+	if (config_load() != 0)
+		return 2;
+	if (password_init() != 0) {
+		fprintf(stderr, "cartella: cannot initialise libsodium\n");
+		return 1;
+	}
+	if (strcmp(cmd, "serve") == 0)
+		return cmd_serve();
+	if (strcmp(cmd, "migrate") == 0) {
+		if (config.owner_database_url[0] == '\0') {
+			fprintf(stderr, "cartella migrate: set CARTELLA_OWNER_DATABASE_URL\n");
+			return 1;
+		}
+		return migrate_run(config.owner_database_url);
+	}
+	if (strcmp(cmd, "user") == 0)
+		return user_cli(argc - 2, argv + 2);
+	fprintf(stderr, "cartella: unknown command %s\n", cmd);
+	usage(stderr);
+	return 2;
+}
