@@ -154,6 +154,15 @@ static uint32_t roles_from_json(json_t *arr, json_t *errors)
 	return bits;
 }
 
+/* Adds the password policy's verdict on password (may be NULL) to errors. */
+static void password_check(const char *password, json_t *errors)
+{
+	const char *why = password ? password_policy_error(password) : NULL;
+	if (why)
+		jsonx_error(errors, "password",
+			    strlen(password) > PASSWORD_MAX_BYTES ? "max_length" : "min_length", why);
+}
+
 /* True when name is an acceptable username (lower case, 3-64, [a-z0-9._-]). */
 static bool username_ok(const char *name)
 {
@@ -183,13 +192,11 @@ int api_user_create(struct http_req *req)
 		return 0;
 	json_t *errors = jsonx_errors_new();
 	jsonx_read(req->json, "", spec, sizeof spec / sizeof spec[0], errors);
-	if (username && !username_ok(username))
+	if (username && strlen(username) >= 3 && strlen(username) <= 64 && !username_ok(username))
 		jsonx_error(errors, "username", "pattern",
 			    "3-64 caratteri minuscoli: lettere, cifre, punto, trattino, trattino "
 			    "basso; inizia con lettera o cifra");
-	const char *why = password ? password_policy_error(password) : NULL;
-	if (why)
-		jsonx_error(errors, "password", "min_length", why);
+	password_check(password, errors);
 	uint32_t roles = roles_arr ? roles_from_json(roles_arr, errors) : 0;
 	if (json_array_size(errors) > 0)
 		return http_reply_validation(req, errors);
@@ -231,9 +238,7 @@ int api_user_update(struct http_req *req)
 		return 0;
 	json_t *errors = jsonx_errors_new();
 	jsonx_read(req->json, "", spec, sizeof spec / sizeof spec[0], errors);
-	const char *why = password ? password_policy_error(password) : NULL;
-	if (why)
-		jsonx_error(errors, "password", "min_length", why);
+	password_check(password, errors);
 	uint32_t roles = roles_arr ? roles_from_json(roles_arr, errors) : 0;
 	if (json_object_size(req->json) == 0)
 		jsonx_error(errors, "", "min_properties",

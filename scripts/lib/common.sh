@@ -22,8 +22,8 @@ CARTELLA_DEB_PACKAGES=(
 	build-essential pkg-config meson ninja-build python3
 	libmicrohttpd-dev libjansson-dev libsodium-dev libpq-dev libssl-dev
 	postgresql-15 postgresql-client-15
-	python3-pytest python3-requests python3-psycopg2
-	libxml2-utils curl git ca-certificates openssl
+	python3-pytest python3-requests python3-psycopg2 python3-yaml
+	libxml2-utils curl git ca-certificates openssl iso-codes
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -44,6 +44,9 @@ cartella_install_deps() {
 			missing+=("$pkg")
 		fi
 	done
+	# The OpenAPI lint (Spectral) runs on Node.js; a machine may already have
+	# it from elsewhere (NodeSource bundles npm): only add Debian's when absent.
+	command -v npm >/dev/null || missing+=(nodejs npm)
 	[[ ${#missing[@]} -eq 0 ]] && return 0
 
 	local -a sudo=()
