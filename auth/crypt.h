@@ -1,0 +1,55 @@
+/* Field encryption at rest (DESIGN §5.4). A key-encryption key (KEK) read
+ * from a file wraps per-tenant data keys, versioned in the tenant_key table.
+ * Values are XChaCha20-Poly1305 with associated data binding table, column,
+ * tenant, row id and key version, stored as
+ *   version(1) ‖ key_version(4, big-endian) ‖ nonce(24) ‖ ciphertext+tag.
+ * Blind indexes are keyed BLAKE2b-256 of a normalised value, with a key per
+ * tenant and per column derived from the tenant's index key.
+ * Keys live in sodium_malloc'd memory; unwrapped keys are cached per process. */
+#ifndef CARTELLA_CRYPT_H
+#define CARTELLA_CRYPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct arena;
+
+#define CRYPT_BLIND_LEN 32
+#define CRYPT_OVERHEAD (1 + 4 + 24 + 16)
+
+/* Loads the KEK from path (32 raw bytes; the file must not be readable by
+ * group or others). Returns 0, or -1 with the reason in err. */
+int crypt_init(const char *kek_path, char *err, size_t errn);
+
+/* Forgets every key (wipes memory). */
+void crypt_shutdown(void);
+
+/* Where a value belongs: the associated data of its ciphertext. */
+struct crypt_ctx {
+	const char *table;
+	const char *column;
+	const char *tenant_id; /* uuid text */
+	const char *row_id;    /* uuid text */
+};
+
+/* Encrypts len bytes of plain for ctx with the tenant's active data key
+ * (created on first use, inside the current transaction). *out (arena-owned)
+ * is the stored value in PostgreSQL hex bytea text form ("\\x..."), ready to be
+ * a text parameter. Returns a db_rc (DB_OK, or DB_ERROR on crypto failure). */
+int crypt_encrypt(struct arena *a, const struct crypt_ctx *ctx, const char *plain, size_t len,
+		  const char **out);
+
+/* Decrypts a stored value (hex bytea text as PostgreSQL returns it) for ctx.
+ * *out is an arena-owned NUL-terminated string, *len its length. Returns
+ * DB_OK, a db_rc, or CRYPT_INTEGRITY when the value does not authenticate
+ * (wrong row, wrong key, tampered): the caller answers 500 and logs it. */
+#define CRYPT_INTEGRITY (-100)
+int crypt_decrypt(struct arena *a, const struct crypt_ctx *ctx, const char *stored,
+		  const char **out, size_t *len);
+
+/* Blind index of value (already normalised by the caller) for the tenant and
+ * column: *out is arena-owned hex bytea text ("\\x..."). Returns a db_rc. */
+int crypt_blind_index(struct arena *a, const char *tenant_id, const char *column,
+		      const char *value, const char **out);
+
+#endif
