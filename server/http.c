@@ -105,9 +105,11 @@ static int http_reply_json_typed(struct http_req *req, int status, json_t *body,
 		return http_reply_problem(req, PROBLEM_INTERNAL, NULL);
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	if (text == NULL || arena_defer(req->arena, free, text) != 0)
-		return http_reply_text(req, 500, "application/problem+json",
-				       "{\"status\":500,\"title\":\"Errore interno\"}", 39);
+	if (text == NULL || arena_defer(req->arena, free, text) != 0) {
+		static const char oom[] = "{\"type\":\"/problems/internal\",\"title\":\"Errore "
+					  "interno\",\"status\":500}";
+		return http_reply_text(req, 500, "application/problem+json", oom, sizeof oom - 1);
+	}
 	return http_reply_text(req, status, type, text, strlen(text));
 }
 
@@ -140,6 +142,17 @@ int http_reply_problem(struct http_req *req, enum problem_id id, const char *det
 {
 	return http_reply_json_typed(req, problem_get(id)->status,
 				     http_problem_body(req, id, detail, NULL),
+				     "application/problem+json");
+}
+
+int http_reply_problem_with(struct http_req *req, enum problem_id id, const char *detail,
+			    json_t *extra)
+{
+	json_t *body = http_problem_body(req, id, detail, NULL);
+	if (body != NULL && extra != NULL)
+		json_object_update_missing(body, extra);
+	json_decref(extra);
+	return http_reply_json_typed(req, problem_get(id)->status, body,
 				     "application/problem+json");
 }
 
@@ -371,6 +384,7 @@ static void http_reset_response(struct http_req *req)
 	req->resp_type = NULL;
 	req->nheaders = 0;
 	req->commit_on_error = false;
+	req->hook_data = NULL;
 	memset(&req->principal, 0, sizeof req->principal);
 }
 
@@ -502,7 +516,12 @@ static void http_run(struct http_req *req)
 		bool replied = !(req->route->flags & ROUTE_PUBLIC) && hooks->authenticate(req) != 0;
 		if (!replied)
 			replied = hooks->authorize(req) != 0;
+		if (!replied && hooks->before_handler != NULL)
+			replied = hooks->before_handler(req) != 0;
 		rc = replied ? 0 : req->route->handler(req);
+		if (!replied && rc == 0 && req->status >= 200 && req->status < 300 &&
+		    hooks->after_handler != NULL && hooks->after_handler(req) != 0)
+			rc = -1;
 		if (rc == HTTP_RETRY) {
 			db_rollback();
 			continue;
@@ -623,15 +642,14 @@ int http_start(const struct http_hooks *h)
 			 MHD_USE_ERROR_LOG;
 	daemon_handle = MHD_start_daemon(
 		flags, (uint16_t)config.port, NULL, NULL, http_on_request, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+		MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
 		(unsigned)config.threads, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)config.conn_timeout, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)config.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 		(unsigned)config.per_ip_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		(size_t)config.conn_memory, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 		MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, NULL,
-		MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, NULL,
-		MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, NULL, MHD_OPTION_END);
 	if (daemon_handle == NULL) {
 		log_fmt(LOGL_ERROR, "cannot listen on %s:%d", config.bind, config.port);
 		return -1;

@@ -64,6 +64,7 @@ struct http_req {
 	bool queued;
 
 	bool commit_on_error; /* keep the transaction's writes on a 4xx answer */
+	const char *hook_data; /* arena-owned state a before_handler leaves for after_handler */
 	struct http_principal principal;
 };
 
@@ -72,6 +73,12 @@ struct http_req {
 struct http_hooks {
 	int (*authenticate)(struct http_req *req);
 	int (*authorize)(struct http_req *req);
+	/* Optional: runs after authorisation, before the handler (e.g. replays
+	 * an idempotent POST). */
+	int (*before_handler)(struct http_req *req);
+	/* Optional: runs after a handler answered 2xx, before commit; returns 0
+	 * or -1 (the request then fails with 500 and nothing is kept). */
+	int (*after_handler)(struct http_req *req);
 };
 
 /* Starts the daemon with config and the installed route table. Returns 0 or -1. */
@@ -92,6 +99,9 @@ int http_reply_text(struct http_req *req, int status, const char *type, const ch
 int http_reply_empty(struct http_req *req, int status);
 int http_reply_problem(struct http_req *req, enum problem_id id, const char *detail);
 int http_reply_validation(struct http_req *req, json_t *errors /* stolen */);
+/* As http_reply_problem, adding the members of extra (stolen) to the body. */
+int http_reply_problem_with(struct http_req *req, enum problem_id id, const char *detail,
+			    json_t *extra);
 /* Maps a db_rc: DB_RETRY → HTTP_RETRY, unique → 409, unavailable → 503, else 500. */
 int http_reply_db_error(struct http_req *req, int db_rc);
 

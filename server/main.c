@@ -2,6 +2,8 @@
  * wires server/ (plumbing), auth/ (trust) and api/ (resources) together.
  * It is the only file of server/ that knows auth/ and api/ exist. */
 #include "api/api.h"
+#include "api/idempotency.h"
+#include "auth/crypt.h"
 #include "auth/password.h"
 #include "auth/policy.h"
 #include "auth/session.h"
@@ -23,7 +25,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: cartella COMMAND\n"
-		   "  serve       serve the API (PORT, CARTELLA_BIND, DATABASE_URL)\n"
+		   "  serve       serve the API (PORT, CARTELLA_BIND, DATABASE_URL, "
+		   "CARTELLA_KEK_FILE)\n"
 		   "  migrate     bring the database schema up to date "
 		   "(CARTELLA_OWNER_DATABASE_URL)\n"
 		   "  user ...    manage staff accounts (cartella user help)\n"
@@ -36,6 +39,8 @@ static void usage(FILE *f)
 static const struct http_hooks hooks = {
 	.authenticate = session_authenticate,
 	.authorize = policy_authorize,
+	.before_handler = idempotency_before,
+	.after_handler = idempotency_after,
 };
 
 /* Serves until SIGTERM or SIGINT; returns the exit status. */
@@ -56,6 +61,10 @@ static int cmd_serve(void)
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (crypt_init(config.kek_file, err, sizeof err) != 0) {
+		log_event(LOGL_ERROR, "refusing to start", json_pack("{s:s}", "reason", err));
+		goto out;
+	}
 	db_configure(config.database_url, config.statement_timeout_ms);
 	if (db_check_app_role(err, sizeof err) != 0) {
 		log_event(LOGL_ERROR, "refusing to start", json_pack("{s:s}", "reason", err));
@@ -82,6 +91,7 @@ static int cmd_serve(void)
 	rc = 0;
 out:
 	metrics_free();
+	crypt_shutdown();
 	return rc;
 }
 
