@@ -47,11 +47,30 @@ static atomic_int inflight;
 
 const char *http_header(struct http_req *req, const char *name)
 {
+	if (req->conn == NULL) {
+		/* An in-process call (http_call_local) carries its own headers. */
+		for (const struct http_header *h = req->local_headers; h && h->name; h++)
+			if (strcasecmp(h->name, name) == 0)
+				return h->value;
+		return NULL;
+	}
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 const char *http_query(struct http_req *req, const char *name)
 {
+	if (req->conn == NULL) {
+		/* In-process call: "k=v&k2=v2" kept from its path (no escapes). */
+		size_t n = strlen(name);
+		for (const char *p = req->local_query; p && *p;) {
+			const char *amp = strchr(p, '&');
+			size_t len = amp ? (size_t)(amp - p) : strlen(p);
+			if (len > n && strncmp(p, name, n) == 0 && p[n] == '=')
+				return arena_strndup(req->arena, p + n + 1, len - n - 1);
+			p = amp ? amp + 1 : p + len;
+		}
+		return NULL;
+	}
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
@@ -385,7 +404,8 @@ static void http_reset_response(struct http_req *req)
 	req->nheaders = 0;
 	req->commit_on_error = false;
 	req->hook_data = NULL;
-	memset(&req->principal, 0, sizeof req->principal);
+	if (req->conn != NULL)
+		memset(&req->principal, 0, sizeof req->principal);
 }
 
 /* True when the media type of ct (parameters allowed) is type. */
@@ -512,8 +532,16 @@ static void http_run(struct http_req *req)
 			http_reply_db_error(req, rc == DB_RETRY ? DB_UNAVAILABLE : rc);
 			return;
 		}
-		/* The hooks return 1 once they have replied (401, 403, 503). */
-		bool replied = !(req->route->flags & ROUTE_PUBLIC) && hooks->authenticate(req) != 0;
+		/* The hooks return 1 once they have replied (401, 403, 503). An
+		 * in-process call comes with its principal already set. */
+		if (req->conn == NULL && (rc = db_set_context(req->arena, req->principal.tenant_id,
+							       req->principal.user_id)) != DB_OK) {
+			db_rollback();
+			http_reply_db_error(req, DB_UNAVAILABLE);
+			return;
+		}
+		bool replied = !(req->route->flags & ROUTE_PUBLIC) && req->conn != NULL &&
+			       hooks->authenticate(req) != 0;
 		if (!replied)
 			replied = hooks->authorize(req) != 0;
 		if (!replied && hooks->before_handler != NULL)
@@ -624,6 +652,45 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	buf[strcspn(buf, "\n")] = '\0';
 	log_event(LOGL_WARN, "libmicrohttpd", json_pack("{s:s}", "detail", buf));
+}
+
+void http_set_hooks(const struct http_hooks *h)
+{
+	hooks = h;
+}
+
+/* Borrows everything; the answer (status, body) is left in *out's arena. */
+int http_call_local(struct arena *a, const char *method, const char *path, json_t *body,
+		    const struct http_header *headers, const struct http_principal *principal,
+		    struct http_req **out)
+{
+	struct http_req *req = arena_alloc(a, sizeof *req);
+	if (req == NULL)
+		return -1;
+	req->arena = a;
+	req->method = method;
+	req->path = arena_strdup(a, path);
+	if (req->path == NULL)
+		return -1;
+	char *q = strchr(req->path, '?');
+	if (q != NULL) {
+		*q = '\0';
+		req->local_query = q + 1;
+	}
+	util_uuid_v4(req->request_id);
+	util_strlcpy(req->client_ip, "local", sizeof req->client_ip);
+	char allow[64];
+	*out = req;
+	if (router_match(method, req->path, &req->route, req->params, allow, sizeof allow) !=
+	    ROUTER_FOUND)
+		return http_reply_problem(req, PROBLEM_NOT_FOUND, NULL);
+	req->json = body;
+	req->has_body = body != NULL;
+	req->local_headers = headers;
+	req->principal = *principal;
+	http_run(req);
+	req->principal = *principal; /* http_run resets it per attempt */
+	return 0;
 }
 
 /* Borrows h for the process lifetime. */

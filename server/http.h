@@ -65,6 +65,8 @@ struct http_req {
 
 	bool commit_on_error; /* keep the transaction's writes on a 4xx answer */
 	const char *hook_data; /* arena-owned state a before_handler leaves for after_handler */
+	const struct http_header *local_headers; /* in-process calls only */
+	const char *local_query;                 /* in-process calls only */
 	struct http_principal principal;
 };
 
@@ -80,6 +82,17 @@ struct http_hooks {
 	 * or -1 (the request then fails with 500 and nothing is kept). */
 	int (*after_handler)(struct http_req *req);
 };
+
+/* Installs the hooks without starting the daemon (for in-process calls). */
+void http_set_hooks(const struct http_hooks *hooks);
+
+/* Runs one request in process, on the calling thread's database connection,
+ * the way the server would (route, transaction, authorise, handler, commit),
+ * for the given principal, skipping only HTTP and authentication. body and
+ * headers (terminated by a NULL name; may be NULL) are borrowed. *out (arena-owned) holds status and resp_body. Returns 0 or -1. */
+int http_call_local(struct arena *a, const char *method, const char *path, json_t *body,
+		    const struct http_header *headers, const struct http_principal *principal,
+		    struct http_req **out);
 
 /* Starts the daemon with config and the installed route table. Returns 0 or -1. */
 int http_start(const struct http_hooks *hooks);

@@ -2,6 +2,7 @@
  * wires server/ (plumbing), auth/ (trust) and api/ (resources) together.
  * It is the only file of server/ that knows auth/ and api/ exist. */
 #include "api/api.h"
+#include "api/demo.h"
 #include "api/idempotency.h"
 #include "auth/crypt.h"
 #include "auth/password.h"
@@ -30,6 +31,7 @@ static void usage(FILE *f)
 		   "  migrate     bring the database schema up to date "
 		   "(CARTELLA_OWNER_DATABASE_URL)\n"
 		   "  user ...    manage staff accounts (cartella user help)\n"
+		   "  demo        load demo data through the API handlers\n"
 		   "  routes      list the routes: method, pattern, policy action, roles\n"
 		   "  version     print the version and schema version\n"
 		   "Configuration: environment variables, or a KEY=VALUE file named by "
@@ -43,15 +45,36 @@ static const struct http_hooks hooks = {
 	.after_handler = idempotency_after,
 };
 
+/* What serve and demo share: the keyring, the database as the application
+ * role, the route table checked against the policy. Returns 0, or -1 after
+ * logging why the process must not go on. */
+static int setup_core(void)
+{
+	char err[256];
+	if (config.database_url[0] == '\0') {
+		log_fmt(LOGL_ERROR, "DATABASE_URL is not set");
+		return -1;
+	}
+	if (crypt_init(config.kek_file, err, sizeof err) != 0)
+		goto refuse;
+	db_configure(config.database_url, config.statement_timeout_ms);
+	if (db_check_app_role(err, sizeof err) != 0)
+		goto refuse;
+	size_t nroutes = 0;
+	const struct route *routes = api_routes(&nroutes);
+	if (router_init(routes, nroutes, policy_route_check, err, sizeof err) != 0)
+		goto refuse;
+	http_set_hooks(&hooks);
+	return metrics_init(nroutes);
+refuse:
+	log_event(LOGL_ERROR, "refusing to start", json_pack("{s:s}", "reason", err));
+	return -1;
+}
+
 /* Serves until SIGTERM or SIGINT; returns the exit status. */
 static int cmd_serve(void)
 {
 	int rc = 1;
-	char err[256];
-	if (config.database_url[0] == '\0') {
-		log_fmt(LOGL_ERROR, "DATABASE_URL is not set");
-		return 1;
-	}
 	/* Block the stop signals before any thread starts, so only sigwait
 	 * below sees them. */
 	sigset_t stop;
@@ -61,23 +84,10 @@ static int cmd_serve(void)
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (crypt_init(config.kek_file, err, sizeof err) != 0) {
-		log_event(LOGL_ERROR, "refusing to start", json_pack("{s:s}", "reason", err));
+	if (setup_core() != 0)
 		goto out;
-	}
-	db_configure(config.database_url, config.statement_timeout_ms);
-	if (db_check_app_role(err, sizeof err) != 0) {
-		log_event(LOGL_ERROR, "refusing to start", json_pack("{s:s}", "reason", err));
-		goto out;
-	}
-	db_disconnect();
-	size_t nroutes = 0;
-	const struct route *routes = api_routes(&nroutes);
-	if (router_init(routes, nroutes, policy_route_check, err, sizeof err) != 0) {
-		log_event(LOGL_ERROR, "refusing to start", json_pack("{s:s}", "reason", err));
-		goto out;
-	}
-	if (metrics_init(nroutes) != 0 || http_start(&hooks) != 0)
+	db_disconnect(); /* the pool threads open their own */
+	if (http_start(&hooks) != 0)
 		goto out;
 	log_event(LOGL_INFO, "listening",
 		  json_pack("{s:s, s:i, s:i, s:s}", "bind", config.bind, "port", config.port,
@@ -90,6 +100,18 @@ static int cmd_serve(void)
 	log_event(LOGL_INFO, "stopped", NULL);
 	rc = 0;
 out:
+	metrics_free();
+	crypt_shutdown();
+	return rc;
+}
+
+/* Loads the demo Ambito through the API handlers; returns the exit status. */
+static int cmd_demo(int argc, char **argv)
+{
+	if (argc > 0)
+		return demo_run(argc, argv); /* help */
+	int rc = setup_core() == 0 ? demo_run(argc, argv) : 1;
+	db_disconnect();
 	metrics_free();
 	crypt_shutdown();
 	return rc;
@@ -153,6 +175,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "user") == 0)
 		return user_cli(argc - 2, argv + 2);
+	if (strcmp(cmd, "demo") == 0)
+		return cmd_demo(argc - 2, argv + 2);
 	fprintf(stderr, "cartella: unknown command %s\n", cmd);
 	usage(stderr);
 	return 2;
