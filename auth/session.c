@@ -21,8 +21,9 @@ static void session_token_hash(const char *token, char out[65])
 
 static const struct db_stmt st_create = {
 	"session_create",
-	"INSERT INTO session (tenant_id, user_id, token_hash, expires_at) "
-	"VALUES ($1, $2, decode($3, 'hex'), now() + make_interval(secs => $4::int)) "
+	"INSERT INTO session (tenant_id, user_id, token_hash, created_at, last_seen_at, "
+	"expires_at) VALUES ($1, $2, decode($3, 'hex'), clock_timestamp(), clock_timestamp(), "
+	"clock_timestamp() + make_interval(secs => $4::int)) "
 	"RETURNING to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
 };
 
