@@ -137,8 +137,8 @@ static int db_classify(const char *state)
 {
 	if (state == NULL || state[0] == '\0')
 		return DB_UNAVAILABLE; /* no state: the connection broke */
-	if (strcmp(state, "23505") == 0)
-		return DB_UNIQUE;
+	if (strcmp(state, "23505") == 0 || strcmp(state, "23P01") == 0)
+		return DB_UNIQUE; /* unique or exclusion constraint: a duplicate */
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
 		return DB_RETRY;
 	if (strcmp(state, "23503") == 0)

@@ -20,7 +20,7 @@ struct db_stmt {
 
 enum db_rc {
 	DB_OK = 0,
-	DB_UNIQUE = -1,      /* 23505 unique_violation */
+	DB_UNIQUE = -1,      /* 23505 unique_violation, 23P01 exclusion_violation */
 	DB_RETRY = -2,       /* 40001/40P01: run the transaction again */
 	DB_UNAVAILABLE = -3, /* connection lost, server shutting down, timeout */
 	DB_FOREIGN = -4,     /* 23503 foreign_key_violation */
