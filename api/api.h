@@ -4,6 +4,7 @@
 #define CARTELLA_API_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "server/router.h"
@@ -28,6 +29,125 @@ int api_user_list(struct http_req *req);
 int api_user_create(struct http_req *req);
 int api_user_read(struct http_req *req);
 int api_user_update(struct http_req *req);
+
+/* persons.c */
+int api_person_list(struct http_req *req);
+int api_person_create(struct http_req *req);
+int api_person_read(struct http_req *req);
+int api_person_update(struct http_req *req);
+int api_person_history(struct http_req *req);
+
+/* interventions.c */
+int api_intervention_list(struct http_req *req);
+int api_intervention_create(struct http_req *req);
+int api_intervention_read(struct http_req *req);
+int api_intervention_update(struct http_req *req);
+
+/* households.c */
+int api_household_list(struct http_req *req);
+int api_household_create(struct http_req *req);
+int api_household_read(struct http_req *req);
+int api_household_update(struct http_req *req);
+int api_household_member_list(struct http_req *req);
+int api_household_member_create(struct http_req *req);
+int api_household_member_read(struct http_req *req);
+int api_household_member_update(struct http_req *req);
+
+/* isee.c */
+int api_isee_list(struct http_req *req);
+int api_isee_create(struct http_req *req);
+int api_isee_read(struct http_req *req);
+
+/* households.c, shared: whether household id (any text) exists in the
+ * caller's tenant. Returns a db_rc. */
+int api_household_lookup(struct http_req *req, const char *id, bool *found);
+
+/* households.c, shared: whether person id (any text) exists in the caller's
+ * tenant and, when birth_date is not NULL, their decrypted birth date
+ * (arena-owned, NULL when unknown). Returns a db_rc or CRYPT_INTEGRITY. */
+int api_person_lookup(struct http_req *req, const char *id, bool *found,
+		      const char **birth_date);
+
+/* households.c, shared: replies 404 for an id of a body or filter that
+ * names nothing in the tenant: detail and errors [{field, "not_found"}]. */
+int api_reply_not_found_field(struct http_req *req, const char *field);
+
+/* households.c, shared: splits a keyset cursor "YYYY-MM-DD_<uuid>" into a
+ * date and an id (arena-owned; both NULL when cursor is NULL). Returns 0, or
+ * replies 400 and returns 1. */
+int api_cursor_date_id(struct http_req *req, const char *cursor, const char **date,
+		       const char **id);
+
+/* isee.c, shared: the latest ISEE of household_id by DSU date (*out a new
+ * reference, NULL when none). Returns a db_rc. */
+int api_isee_latest(struct http_req *req, const char *household_id, json_t **out);
+
+/* catalogue.c: code lists and the local service catalogue */
+int api_catalogue_index(struct http_req *req);
+int api_catalogue_read(struct http_req *req);
+int api_service_list(struct http_req *req);
+int api_service_create(struct http_req *req);
+int api_service_read(struct http_req *req);
+int api_service_update(struct http_req *req);
+
+/* tenants.c */
+int api_tenant_list(struct http_req *req);
+int api_tenant_read(struct http_req *req);
+
+/* providers.c */
+int api_provider_list(struct http_req *req);
+int api_provider_create(struct http_req *req);
+int api_provider_read(struct http_req *req);
+int api_provider_update(struct http_req *req);
+
+/* catalogue.c, shared: the ?cursor= of a list decoded from base64url (an
+ * arena-owned string of at most max bytes), NULL when absent; *bad is set
+ * when it is malformed. */
+const char *api_cursor_decode(struct http_req *req, size_t max, bool *bad);
+
+/* catalogue.c, shared: s (borrowed) encoded as an opaque cursor, a new JSON
+ * string (NULL on OOM). */
+struct arena;
+json_t *api_cursor_encode(struct arena *a, const char *s);
+
+/* catalogue.c, shared: checks that code is a code in force in the code list
+ * list (e.g. "inps-prestazioni"); if not, appends {field, "unknown", ...} to
+ * errors. Returns DB_OK or a db_rc (nothing appended then). */
+int api_code_check(struct http_req *req, json_t *errors, const char *field, const char *list,
+		   const char *code);
+
+/* cases.c: the cartella and its life cycle */
+int api_case_list(struct http_req *req);
+int api_case_create(struct http_req *req);
+int api_case_read(struct http_req *req);
+int api_case_update(struct http_req *req);
+
+/* case_assignments.c */
+int api_case_assignment_list(struct http_req *req);
+int api_case_assignment_create(struct http_req *req);
+int api_case_assignment_read(struct http_req *req);
+int api_case_assignment_update(struct http_req *req);
+
+/* case_notes.c: the diary */
+int api_case_note_list(struct http_req *req);
+int api_case_note_create(struct http_req *req);
+int api_case_note_read(struct http_req *req);
+
+/* assessments.c: generic, SINA and SINBA assessments */
+int api_case_assessment_list(struct http_req *req);
+int api_case_assessment_create(struct http_req *req);
+int api_case_assessment_read(struct http_req *req);
+
+/* plans.c: care plans with outcome and follow-up */
+int api_case_plan_list(struct http_req *req);
+int api_case_plan_create(struct http_req *req);
+int api_case_plan_read(struct http_req *req);
+int api_case_plan_update(struct http_req *req);
+
+/* access_contacts.c: segretariato sociale */
+int api_access_contact_list(struct http_req *req);
+int api_access_contact_create(struct http_req *req);
+int api_access_contact_read(struct http_req *req);
 
 /* Shared by handlers: the role names of a bit set as a JSON array (new ref). */
 json_t *api_roles_json(unsigned roles);

@@ -124,7 +124,7 @@ static json_t *demo_person(struct demo *d, const char *surname, char sex, int bi
 	const char *given = sex == 'F' ? PICK(female) : PICK(male);
 	int m = (int)rnd(12) + 1, day = (int)rnd(28) + 1;
 	const char *place = PICK(places);
-	char cf[17], date[11], sexs[2] = {sex, 0};
+	char cf[17], date[40], sexs[2] = {sex, 0};
 	/* Different people may share names and dates: vary the day until unique. */
 	demo_fiscal_code(surname, given, sex, birth_year, m, day, place, cf);
 	snprintf(date, sizeof date, "%04d-%02d-%02d", birth_year, m, day);

@@ -19,7 +19,7 @@ static const struct db_stmt st_claim = {
 static const struct db_stmt st_stored = {
 	"idempotency_stored",
 	"SELECT id, route, encode(request_hash, 'hex'), status, location, response_enc, "
-	"created_at < now() - interval '24 hours' "
+	"created_at < now() - interval '24 hours', etag "
 	"FROM idempotency_key WHERE tenant_id = $1 AND user_id = $2 AND key = $3",
 };
 
@@ -30,7 +30,7 @@ static const struct db_stmt st_expire = {
 
 static const struct db_stmt st_save = {
 	"idempotency_save",
-	"UPDATE idempotency_key SET status = $3, location = $4, response_enc = $5 "
+	"UPDATE idempotency_key SET status = $3, location = $4, response_enc = $5, etag = $6 "
 	"WHERE tenant_id = $1 AND id = $2",
 };
 
@@ -64,6 +64,8 @@ static int replay(struct http_req *req, PGresult *r)
 	}
 	if (!PQgetisnull(r, 0, 4))
 		http_add_header(req, "Location", PQgetvalue(r, 0, 4));
+	if (!PQgetisnull(r, 0, 7))
+		http_add_header(req, "ETag", PQgetvalue(r, 0, 7));
 	http_add_header(req, "Idempotent-Replayed", "true");
 	http_reply_text(req, atoi(PQgetvalue(r, 0, 3)), len ? "application/json" : NULL, body,
 			len);
@@ -133,12 +135,15 @@ int idempotency_after(struct http_req *req)
 		if (crypt_encrypt(req->arena, &ctx, req->resp_body, req->resp_len, &enc) != DB_OK)
 			return -1;
 	}
-	const char *location = NULL;
-	for (int i = 0; i < req->nheaders; i++)
+	const char *location = NULL, *etag = NULL;
+	for (int i = 0; i < req->nheaders; i++) {
 		if (strcmp(req->headers[i].name, "Location") == 0)
 			location = req->headers[i].value;
+		else if (strcmp(req->headers[i].name, "ETag") == 0)
+			etag = req->headers[i].value;
+	}
 	char status[8];
 	snprintf(status, sizeof status, "%d", req->status);
-	const char *p[5] = {req->principal.tenant_id, req->hook_data, status, location, enc};
-	return db_exec(req->arena, &st_save, 5, p, NULL) == DB_OK ? 0 : -1;
+	const char *p[6] = {req->principal.tenant_id, req->hook_data, status, location, enc, etag};
+	return db_exec(req->arena, &st_save, 6, p, NULL) == DB_OK ? 0 : -1;
 }

@@ -153,7 +153,7 @@ static void person_parse(struct http_req *req, bool partial, struct person_in *i
 	     g_addr = false, g_cont = false;
 	unsigned req_flag = partial ? 0 : JX_REQUIRED;
 	const struct jsonx_field spec[] = {
-		{"fiscal_code", JX_STRING, JX_NULLABLE, 11, 16, &cf, &g_cf},
+		{"fiscal_code", JX_STRING, JX_NULLABLE, 11, 24, &cf, &g_cf}, /* spaces allowed */
 		{"surname", JX_STRING, req_flag, 1, 100, &surname, &g_sur},
 		{"given_name", JX_STRING, req_flag, 1, 100, &given, &g_given},
 		{"sex", JX_STRING, req_flag, 1, 1, &in->sex, &in->sex_given},
@@ -169,6 +169,9 @@ static void person_parse(struct http_req *req, bool partial, struct person_in *i
 	if (jsonx_read(req->json, "", spec, sizeof spec / sizeof spec[0], errors) > 0 &&
 	    !json_is_object(req->json))
 		return;
+	if (!partial && in->reason != NULL)
+		jsonx_error(errors, "reason", "unknown",
+			    "il motivo si indica solo nelle rettifiche (PATCH)");
 	/* "null" clears a nullable property; the spec reports it as absent. */
 	g_cf |= json_object_get(req->json, "fiscal_code") != NULL;
 	g_bd |= json_object_get(req->json, "birth_date") != NULL;

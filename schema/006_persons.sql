@@ -79,6 +79,7 @@ CREATE TABLE idempotency_key (
     request_hash  bytea NOT NULL,
     status        integer,
     location      text,
+    etag          text,
     response_enc  bytea,
     created_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),

@@ -302,8 +302,9 @@ def test_byte_by_byte_headers_are_cut_off(spawn_server):
 
 
 def test_many_slow_clients_do_not_block_others(spawn_server):
-    timeout = 2
-    with spawn_server(CARTELLA_CONN_TIMEOUT=timeout, CARTELLA_THREADS=2) as srv:
+    """More unfinished requests than threads: others are still served at
+    once, not after the stalled ones time out (10 s here)."""
+    with spawn_server(CARTELLA_CONN_TIMEOUT=10, CARTELLA_THREADS=2) as srv:
         socks = []
         try:
             for _ in range(20):
@@ -311,9 +312,9 @@ def test_many_slow_clients_do_not_block_others(spawn_server):
                 s.sendall(b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\n")
                 socks.append(s)
             t0 = time.monotonic()
-            r = requests.get(srv.url + "/status", timeout=5)
+            r = requests.get(srv.url + "/status", timeout=15)
             assert r.status_code == 200
-            assert time.monotonic() - t0 < 1.5
+            assert time.monotonic() - t0 < 5
         finally:
             for s in socks:
                 s.close()

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import uuid
 
 import pytest
@@ -482,3 +483,15 @@ def test_users_match(base_url, doc, admin, make_user, login):
     w = login(u, p)
     r = check(doc, "GET", "/api/v1/users", w.get(users, timeout=HTTP_TIMEOUT))
     assert r.status_code == 403
+
+
+def test_security_doc_matrix_is_generated_from_the_policy():
+    """docs/security.md carries the role × action matrix generated from the binary."""
+    repo = os.environ["CARTELLA_REPO"]
+    out = subprocess.run([sys.executable, os.path.join(repo, "scripts", "policy-matrix.py"),
+                          os.environ["CARTELLA_BIN"]], capture_output=True, text=True, check=True)
+    doc = open(os.path.join(repo, "docs", "security.md"), encoding="utf-8").read()
+    begin = doc.index("<!-- policy-matrix:begin -->") + len("<!-- policy-matrix:begin -->")
+    end = doc.index("<!-- policy-matrix:end -->")
+    assert doc[begin:end].strip() == out.stdout.strip(), \
+        "docs/security.md is stale: run scripts/policy-matrix.py build/cartella --write docs/security.md"

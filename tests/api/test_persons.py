@@ -97,6 +97,7 @@ def test_the_same_fiscal_code_may_exist_in_another_comune(worker, make_user, log
     ("citizenship", "999", "unknown"),
     ("residence", "15093", "min_length"),
     ("nickname", "Mario", "unknown"),
+    ("reason", "non si indica alla creazione", "unknown"),
 ])
 def test_bad_fields_are_named_and_nothing_is_stored(worker, db, field, value, rule):
     body = fiscal.person()
@@ -150,6 +151,9 @@ def test_search_by_fiscal_code_and_by_name(worker):
     for q in ("Santis", "De Santis Anna", "Anna Maria"):
         r = worker.get(base, params={"q": q}, timeout=30)
         assert pid not in [p["id"] for p in r.json()["items"]], q
+    spaced = " ".join([body["fiscal_code"][:6], body["fiscal_code"][6:11], body["fiscal_code"][11:]])
+    r = worker.get(base, params={"fiscal_code": spaced}, timeout=30)
+    assert [p["id"] for p in r.json()["items"]] == [pid]
     r = worker.get(base, params={"fiscal_code": "not-a-code"}, timeout=30)
     assert is_problem(r, 400)
 
@@ -223,6 +227,7 @@ def test_idempotency_key_replays_and_refuses_a_different_body(worker, db):
     assert r2.status_code == 201 and r2.json()["id"] == r1.json()["id"]
     assert r2.headers.get("Idempotent-Replayed") == "true"
     assert r2.headers["Location"] == r1.headers["Location"]
+    assert r2.headers["ETag"] == r1.headers["ETag"]
     assert person_count(db) == before
     r3 = create(worker, fiscal.person(), headers={"Idempotency-Key": key})
     assert is_problem(r3, 422)
