@@ -152,6 +152,15 @@ int api_access_contact_read(struct http_req *req);
 /* Shared by handlers: the role names of a bit set as a JSON array (new ref). */
 json_t *api_roles_json(unsigned roles);
 
+/* Loads the one row st returns for params (params[0] the caller's tenant,
+ * the rest ids taken from the request, which must be UUIDs) into *out
+ * (arena-owned). Returns 0; 1 after replying 404 (no such row, or not a
+ * UUID) or a database error; HTTP_RETRY. */
+struct db_stmt;
+typedef struct pg_result PGresult;
+int api_load_row(struct http_req *req, const struct db_stmt *st, int n, const char *const *params,
+		 PGresult **out);
+
 /* Replies 400 "corpo JSON obbligatorio" when the request has no JSON object
  * body; returns 1 then, else 0. */
 int api_require_body(struct http_req *req);

@@ -83,19 +83,8 @@ static const struct db_stmt st_one = {
 /* Loads assignment aid of case case_id: 0, 1 after replying, HTTP_RETRY. */
 static int assignment_load(struct http_req *req, const char *case_id, const char *aid, PGresult **r)
 {
-	if (!util_is_uuid(aid)) {
-		http_reply_problem(req, PROBLEM_NOT_FOUND, NULL);
-		return 1;
-	}
 	const char *p[3] = {req->principal.tenant_id, case_id, aid};
-	int rc = db_exec(req->arena, &st_one, 3, p, r);
-	if (rc != DB_OK)
-		return http_reply_db_error(req, rc) == HTTP_RETRY ? HTTP_RETRY : 1;
-	if (PQntuples(*r) != 1) {
-		http_reply_problem(req, PROBLEM_NOT_FOUND, NULL);
-		return 1;
-	}
-	return 0;
+	return api_load_row(req, &st_one, 3, p, r);
 }
 
 /* Replies with assignment aid of case case_id (ETag set). */

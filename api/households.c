@@ -236,19 +236,8 @@ static const struct db_stmt st_hh_one = {
  * (404 when absent) and returns 1, or HTTP_RETRY. */
 static int hh_load(struct http_req *req, const char *id, PGresult **r)
 {
-	if (!util_is_uuid(id)) {
-		http_reply_problem(req, PROBLEM_NOT_FOUND, NULL);
-		return 1;
-	}
 	const char *p[2] = {req->principal.tenant_id, id};
-	int rc = db_exec(req->arena, &st_hh_one, 2, p, r);
-	if (rc != DB_OK)
-		return http_reply_db_error(req, rc) == HTTP_RETRY ? HTTP_RETRY : 1;
-	if (PQntuples(*r) != 1) {
-		http_reply_problem(req, PROBLEM_NOT_FOUND, NULL);
-		return 1;
-	}
-	return 0;
+	return api_load_row(req, &st_hh_one, 2, p, r);
 }
 
 /* ---------------------------------------------------------------- members */
@@ -621,19 +610,8 @@ static const struct db_stmt st_member_one = {
 static int member_load(struct http_req *req, const char *household_id, const char *member_id,
                        PGresult **r)
 {
-	if (!util_is_uuid(household_id) || !util_is_uuid(member_id)) {
-		http_reply_problem(req, PROBLEM_NOT_FOUND, NULL);
-		return 1;
-	}
 	const char *p[3] = {req->principal.tenant_id, household_id, member_id};
-	int rc = db_exec(req->arena, &st_member_one, 3, p, r);
-	if (rc != DB_OK)
-		return http_reply_db_error(req, rc) == HTTP_RETRY ? HTTP_RETRY : 1;
-	if (PQntuples(*r) != 1) {
-		http_reply_problem(req, PROBLEM_NOT_FOUND, NULL);
-		return 1;
-	}
-	return 0;
+	return api_load_row(req, &st_member_one, 3, p, r);
 }
 
 /* Replies with membership member_id (ETag = its version). */

@@ -155,19 +155,8 @@ static const struct db_stmt st_one = {
  * 1 after replying (404, or a database error); HTTP_RETRY. */
 static int iv_load(struct http_req *req, const char *id, PGresult **r)
 {
-	if (id == NULL || !util_is_uuid(id)) {
-		http_reply_problem(req, PROBLEM_NOT_FOUND, NULL);
-		return 1;
-	}
 	const char *p[2] = {req->principal.tenant_id, id};
-	int rc = db_exec(req->arena, &st_one, 2, p, r);
-	if (rc != DB_OK)
-		return http_reply_db_error(req, rc) == HTTP_RETRY ? HTTP_RETRY : 1;
-	if (PQntuples(*r) != 1) {
-		http_reply_problem(req, PROBLEM_NOT_FOUND, NULL);
-		return 1;
-	}
-	return 0;
+	return api_load_row(req, &st_one, 2, p, r);
 }
 
 /* Replies with intervention id and its ETag. Returns the handler's value. */

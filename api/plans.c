@@ -186,19 +186,8 @@ static const struct db_stmt st_one = {
 /* Loads plan pid of case case_id: 0, 1 after replying 404/error, HTTP_RETRY. */
 static int plan_load(struct http_req *req, const char *case_id, const char *pid, PGresult **r)
 {
-	if (!util_is_uuid(pid)) {
-		http_reply_problem(req, PROBLEM_NOT_FOUND, NULL);
-		return 1;
-	}
 	const char *p[3] = {req->principal.tenant_id, case_id, pid};
-	int rc = db_exec(req->arena, &st_one, 3, p, r);
-	if (rc != DB_OK)
-		return http_reply_db_error(req, rc) == HTTP_RETRY ? HTTP_RETRY : 1;
-	if (PQntuples(*r) != 1) {
-		http_reply_problem(req, PROBLEM_NOT_FOUND, NULL);
-		return 1;
-	}
-	return 0;
+	return api_load_row(req, &st_one, 3, p, r);
 }
 
 /* Replies with plan pid of case case_id (ETag set). */

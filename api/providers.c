@@ -184,19 +184,8 @@ int api_provider_list(struct http_req *req)
 static int provider_load(struct http_req *req, PGresult **out)
 {
 	const char *id = http_param(req, 0);
-	if (!util_is_uuid(id)) {
-		http_reply_problem(req, PROBLEM_NOT_FOUND, NULL);
-		return 1;
-	}
 	const char *p[2] = {req->principal.tenant_id, id};
-	int rc = db_exec(req->arena, &st_one, 2, p, out);
-	if (rc != DB_OK)
-		return http_reply_db_error(req, rc) == HTTP_RETRY ? HTTP_RETRY : 1;
-	if (PQntuples(*out) != 1) {
-		http_reply_problem(req, PROBLEM_NOT_FOUND, NULL);
-		return 1;
-	}
-	return 0;
+	return api_load_row(req, &st_one, 2, p, out);
 }
 
 /* Replies with the provider {id} and its ETag. */

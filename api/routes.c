@@ -82,24 +82,3 @@ const struct route *api_routes(size_t *n)
 	*n = sizeof routes / sizeof routes[0];
 	return routes;
 }
-
-json_t *api_roles_json(unsigned roles)
-{
-	json_t *a = json_array();
-	for (unsigned i = 0; a != NULL && i < POLICY_ROLE_COUNT; i++)
-		if (roles & (1u << i))
-			json_array_append_new(a, json_string(policy_role_names[i]));
-	return a;
-}
-
-int api_require_body(struct http_req *req)
-{
-	if (json_is_object(req->json))
-		return 0;
-	json_t *errors = json_array();
-	json_array_append_new(errors, json_pack("{s:s, s:s, s:s}", "field", "", "rule",
-						req->json ? "type" : "required", "message",
-						"il corpo deve essere un oggetto JSON"));
-	http_reply_validation(req, errors);
-	return 1;
-}
