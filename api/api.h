@@ -161,6 +161,11 @@ typedef struct pg_result PGresult;
 int api_load_row(struct http_req *req, const struct db_stmt *st, int n, const char *const *params,
 		 PGresult **out);
 
+/* Validates an address object {line, postal_code?, istat_code?} (persons and
+ * households share it); returns its compact JSON text (arena-owned) or NULL
+ * with errors (named "address.<field>") added. */
+const char *api_address_parse(struct http_req *req, json_t *v, json_t *errors);
+
 /* Replies 400 "corpo JSON obbligatorio" when the request has no JSON object
  * body; returns 1 then, else 0. */
 int api_require_body(struct http_req *req);

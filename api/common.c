@@ -3,6 +3,12 @@
 #include "auth/policy.h"
 #include "server/db.h"
 #include "server/http.h"
+#include "server/arena.h"
+#include "server/jsonx.h"
+#include "api/validate.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 json_t *api_roles_json(unsigned roles)
 {
@@ -44,4 +50,27 @@ int api_load_row(struct http_req *req, const struct db_stmt *st, int n, const ch
 		return 1;
 	}
 	return 0;
+}
+
+/* Borrows v; returns arena-owned JSON text, or NULL with errors added. */
+const char *api_address_parse(struct http_req *req, json_t *v, json_t *errors)
+{
+	const char *line = NULL, *cap = NULL, *istat = NULL, *rule, *m;
+	const struct jsonx_field spec[] = {
+		{"line", JX_STRING, JX_REQUIRED, 1, 200, &line, NULL},
+		{"postal_code", JX_STRING, JX_NULLABLE, 5, 5, &cap, NULL},
+		{"istat_code", JX_STRING, JX_NULLABLE, 6, 6, &istat, NULL},
+	};
+	size_t before = json_array_size(errors);
+	jsonx_read(v, "address.", spec, sizeof spec / sizeof spec[0], errors);
+	if (cap && strspn(cap, "0123456789") != 5)
+		jsonx_error(errors, "address.postal_code", "format", "CAP: cinque cifre");
+	if (istat && (m = validate_istat_comune(istat, &rule)) != NULL)
+		jsonx_error(errors, "address.istat_code", rule, m);
+	if (json_array_size(errors) != before)
+		return NULL;
+	char *t = json_dumps(v, JSON_COMPACT);
+	if (t == NULL || arena_defer(req->arena, free, t) != 0)
+		return NULL;
+	return t;
 }

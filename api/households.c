@@ -137,30 +137,6 @@ struct household_in {
 	bool label_given, address_given;
 };
 
-/* Validates the address object (the same shape as a person's address);
- * returns its compact JSON text (arena-owned) or NULL with errors added. */
-static const char *hh_address_parse(struct http_req *req, json_t *v, json_t *errors)
-{
-	const char *line = NULL, *cap = NULL, *istat = NULL, *rule, *m;
-	const struct jsonx_field spec[] = {
-	    {"line", JX_STRING, JX_REQUIRED, 1, 200, &line, NULL},
-	    {"postal_code", JX_STRING, JX_NULLABLE, 5, 5, &cap, NULL},
-	    {"istat_code", JX_STRING, JX_NULLABLE, 6, 6, &istat, NULL},
-	};
-	size_t before = json_array_size(errors);
-	jsonx_read(v, "address.", spec, sizeof spec / sizeof spec[0], errors);
-	if (cap && strspn(cap, "0123456789") != 5)
-		jsonx_error(errors, "address.postal_code", "format", "CAP: cinque cifre");
-	if (istat && (m = validate_istat_comune(istat, &rule)) != NULL)
-		jsonx_error(errors, "address.istat_code", rule, m);
-	if (json_array_size(errors) != before)
-		return NULL;
-	char *t = json_dumps(v, JSON_COMPACT);
-	if (t == NULL || arena_defer(req->arena, free, t) != 0)
-		return NULL;
-	return t;
-}
-
 /* Reads a household body; partial (PATCH) requires at least one property. */
 static void hh_parse(struct http_req *req, bool partial, struct household_in *in, json_t *errors)
 {
@@ -177,7 +153,7 @@ static void hh_parse(struct http_req *req, bool partial, struct household_in *in
 	if (in->label && strspn(in->label, " \t\r\n") == strlen(in->label))
 		jsonx_error(errors, "label", "format", "non può essere vuoto");
 	if (address)
-		in->address = hh_address_parse(req, address, errors);
+		in->address = api_address_parse(req, address, errors);
 	if (partial && !in->label_given && !in->address_given)
 		jsonx_error(errors, "", "min_properties", "indicare label o address");
 }

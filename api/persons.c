@@ -89,28 +89,6 @@ static const char *json_text(struct arena *a, json_t *v)
 	return t;
 }
 
-/* Validates the address object; returns its JSON text or NULL (errors added). */
-static const char *address_parse(struct http_req *req, json_t *v, json_t *errors)
-{
-	const char *line = NULL, *cap = NULL, *istat = NULL;
-	const struct jsonx_field spec[] = {
-		{"line", JX_STRING, JX_REQUIRED, 1, 200, &line, NULL},
-		{"postal_code", JX_STRING, JX_NULLABLE, 5, 5, &cap, NULL},
-		{"istat_code", JX_STRING, JX_NULLABLE, 6, 6, &istat, NULL},
-	};
-	size_t before = json_array_size(errors);
-	jsonx_read(v, "address.", spec, 3, errors);
-	const char *rule;
-	if (cap && strspn(cap, "0123456789") != 5)
-		jsonx_error(errors, "address.postal_code", "format", "CAP: cinque cifre");
-	if (istat) {
-		const char *m = validate_istat_comune(istat, &rule);
-		if (m)
-			jsonx_error(errors, "address.istat_code", rule, m);
-	}
-	return json_array_size(errors) == before ? json_text(req->arena, v) : NULL;
-}
-
 /* Validates the contacts array; returns its JSON text or NULL (errors added). */
 static const char *contacts_parse(struct http_req *req, json_t *v, json_t *errors)
 {
@@ -239,7 +217,7 @@ static void person_parse(struct http_req *req, bool partial, struct person_in *i
 	in->value[PC_BIRTH_DATE] = bdate;
 	in->value[PC_BIRTH_PLACE] = bplace;
 	if (address)
-		in->value[PC_ADDRESS] = address_parse(req, address, errors);
+		in->value[PC_ADDRESS] = api_address_parse(req, address, errors);
 	if (contacts)
 		in->value[PC_CONTACTS] = contacts_parse(req, contacts, errors);
 	in->given[PC_FISCAL] = g_cf;
