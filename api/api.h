@@ -65,8 +65,7 @@ int api_household_lookup(struct http_req *req, const char *id, bool *found);
 /* households.c, shared: whether person id (any text) exists in the caller's
  * tenant and, when birth_date is not NULL, their decrypted birth date
  * (arena-owned, NULL when unknown). Returns a db_rc or CRYPT_INTEGRITY. */
-int api_person_lookup(struct http_req *req, const char *id, bool *found,
-		      const char **birth_date);
+int api_person_lookup(struct http_req *req, const char *id, bool *found, const char **birth_date);
 
 /* households.c, shared: replies 404 for an id of a body or filter that
  * names nothing in the tenant: detail and errors [{field, "not_found"}]. */
@@ -76,7 +75,7 @@ int api_reply_not_found_field(struct http_req *req, const char *field);
  * date and an id (arena-owned; both NULL when cursor is NULL). Returns 0, or
  * replies 400 and returns 1. */
 int api_cursor_date_id(struct http_req *req, const char *cursor, const char **date,
-		       const char **id);
+                       const char **id);
 
 /* isee.c, shared: the latest ISEE of household_id by DSU date (*out a new
  * reference, NULL when none). Returns a db_rc. */
@@ -114,7 +113,7 @@ json_t *api_cursor_encode(struct arena *a, const char *s);
  * list (e.g. "inps-prestazioni"); if not, appends {field, "unknown", ...} to
  * errors. Returns DB_OK or a db_rc (nothing appended then). */
 int api_code_check(struct http_req *req, json_t *errors, const char *field, const char *list,
-		   const char *code);
+                   const char *code);
 
 /* cases.c: the cartella and its life cycle */
 int api_case_list(struct http_req *req);
@@ -159,7 +158,7 @@ json_t *api_roles_json(unsigned roles);
 struct db_stmt;
 typedef struct pg_result PGresult;
 int api_load_row(struct http_req *req, const struct db_stmt *st, int n, const char *const *params,
-		 PGresult **out);
+                 PGresult **out);
 
 /* Validates an address object {line, postal_code?, istat_code?} (persons and
  * households share it); returns its compact JSON text (arena-owned) or NULL

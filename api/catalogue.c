@@ -29,7 +29,7 @@ const char *api_cursor_decode(struct http_req *req, size_t max, bool *bad)
 	size_t len = 0;
 	if (out == NULL ||
 	    sodium_base642bin(out, cap, c, strlen(c), NULL, &len, NULL,
-			      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+	                      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
 	    len == 0 || len > max || memchr(out, '\0', len) != NULL) {
 		*bad = true;
 		return NULL;
@@ -57,7 +57,7 @@ static const struct db_stmt st_code_state = {
 
 /* Borrows everything. */
 int api_code_check(struct http_req *req, json_t *errors, const char *field, const char *list,
-		   const char *code)
+                   const char *code)
 {
 	const char *p[2] = {list, code};
 	PGresult *r;
@@ -99,9 +99,9 @@ int api_catalogue_index(struct http_req *req)
 	json_t *items = json_array();
 	for (int i = 0; i < PQntuples(r); i++)
 		json_array_append_new(items,
-				      json_pack("{s:s, s:I, s:I}", "name", PQgetvalue(r, i, 0),
-						"version", (json_int_t)atoll(PQgetvalue(r, i, 1)),
-						"count", (json_int_t)atoll(PQgetvalue(r, i, 2))));
+		                      json_pack("{s:s, s:I, s:I}", "name", PQgetvalue(r, i, 0),
+		                                "version", (json_int_t)atoll(PQgetvalue(r, i, 1)),
+		                                "count", (json_int_t)atoll(PQgetvalue(r, i, 2))));
 	return http_reply_json(req, 200, json_pack("{s:o, s:n}", "items", items, "next_cursor"));
 }
 
@@ -126,7 +126,7 @@ int api_catalogue_read(struct http_req *req)
 	const char *valid_on = http_query(req, "valid_on");
 	if (valid_on != NULL && validate_date(valid_on, NULL, NULL) != NULL)
 		return http_reply_problem(req, PROBLEM_BAD_PARAMETER,
-					  "valid_on deve essere una data esistente AAAA-MM-GG");
+		                          "valid_on deve essere una data esistente AAAA-MM-GG");
 	if (name == NULL || strlen(name) > 64)
 		return http_reply_problem(req, PROBLEM_NOT_FOUND, NULL);
 	PGresult *head, *r;
@@ -145,13 +145,13 @@ int api_catalogue_read(struct http_req *req)
 		json_array_append_new(
 		    items,
 		    json_pack("{s:s, s:s, s:o, s:o, s:o}", "code", PQgetvalue(r, i, 0), "label_it",
-			      PQgetvalue(r, i, 1), "valid_from", column_json(r, i, 2), "valid_to",
-			      column_json(r, i, 3), "attrs", attrs ? attrs : json_object()));
+		              PQgetvalue(r, i, 1), "valid_from", column_json(r, i, 2), "valid_to",
+		              column_json(r, i, 3), "attrs", attrs ? attrs : json_object()));
 	}
 	return http_reply_json(req, 200,
-			       json_pack("{s:s, s:I, s:o}", "name", name, "version",
-					 (json_int_t)atoll(PQgetvalue(head, 0, 0)), "items",
-					 items));
+	                       json_pack("{s:s, s:I, s:o}", "name", name, "version",
+	                                 (json_int_t)atoll(PQgetvalue(head, 0, 0)), "items",
+	                                 items));
 }
 
 /* ---------------------------------------------------------------- services */
@@ -244,7 +244,7 @@ int api_service_list(struct http_req *req)
 	const char *active = http_query(req, "active");
 	if (active != NULL && strcmp(active, "true") != 0 && strcmp(active, "false") != 0)
 		return http_reply_problem(req, PROBLEM_BAD_PARAMETER,
-					  "active deve essere true o false");
+		                          "active deve essere true o false");
 	bool bad;
 	char *after = (char *)api_cursor_decode(req, 32 + 1 + UTIL_UUID_LEN, &bad);
 	const char *after_id = NULL;
@@ -275,7 +275,7 @@ int api_service_list(struct http_req *req)
 	if (rows > limit) {
 		const char *last =
 		    arena_printf(req->arena, "%s|%s", PQgetvalue(r, limit - 1, SC_CODE),
-				 PQgetvalue(r, limit - 1, SC_ID));
+		                 PQgetvalue(r, limit - 1, SC_ID));
 		if (last == NULL || (next = api_cursor_encode(req->arena, last)) == NULL) {
 			json_decref(items);
 			return -1;
@@ -325,10 +325,10 @@ static const char *const service_natures[] = {"periodic", "one_off", "both", NUL
 /* Reads the body into *in (fields absent stay as they are) and checks each
  * given field on its own. Returns the number of errors appended. */
 static size_t service_read_body(struct http_req *req, bool create, struct service_in *in,
-				json_t *errors)
+                                json_t *errors)
 {
 	const char *code = NULL, *name = NULL, *inps = NULL, *istat = NULL, *regional = NULL,
-		   *nature = NULL;
+	           *nature = NULL;
 	bool inps_present = false;
 	unsigned req_flag = create ? JX_REQUIRED : 0;
 	const struct jsonx_field spec[] = {
@@ -380,7 +380,7 @@ static size_t service_read_body(struct http_req *req, bool create, struct servic
 	if (nature != NULL) {
 		if (!jsonx_in(nature, service_natures))
 			jsonx_error(errors, "nature", "enum",
-				    "valori ammessi: periodic, one_off, both");
+			            "valori ammessi: periodic, one_off, both");
 		in->nature = nature;
 	}
 	return json_array_size(errors) - before;
@@ -397,23 +397,23 @@ static int service_check(struct http_req *req, const struct service_in *in, json
 		rc = api_code_check(req, errors, "istat_area", "istat-user-areas", in->istat_area);
 	if (rc == DB_OK && in->regional_given)
 		rc = api_code_check(req, errors, "regional_area", "regional-spending-areas",
-				    in->regional_area);
+		                    in->regional_area);
 	if (rc != DB_OK)
 		return rc;
 	if (in->inps_code == NULL && in->never_export != 1)
 		jsonx_error(errors, "inps_code", "required",
-			    "obbligatorio, salvo per i servizi mai esportati (never_export)");
+		            "obbligatorio, salvo per i servizi mai esportati (never_export)");
 	if (in->never_export == 1 && in->export_only_if_in_charge == 1)
 		jsonx_error(errors, "export_only_if_in_charge", "conflict",
-			    "incompatibile con never_export: un servizio mai esportato non ha "
-			    "condizioni di esportazione");
+		            "incompatibile con never_export: un servizio mai esportato non ha "
+		            "condizioni di esportazione");
 	return DB_OK;
 }
 
 /* Replies 409 naming the service of the tenant that already has in->code
  * (other than except_id); returns 1 then, 0 when the code is free. */
 static int service_code_taken(struct http_req *req, const char *code, const char *except_id,
-			      int *rc)
+                              int *rc)
 {
 	const char *p[3] = {req->principal.tenant_id, code, except_id};
 	PGresult *r;
@@ -423,7 +423,7 @@ static int service_code_taken(struct http_req *req, const char *code, const char
 	char *detail =
 	    arena_printf(req->arena, "codice già usato dal servizio %s", PQgetvalue(r, 0, 0));
 	http_add_header(req, "Location",
-			arena_printf(req->arena, "/api/v1/services/%s", PQgetvalue(r, 0, 0)));
+	                arena_printf(req->arena, "/api/v1/services/%s", PQgetvalue(r, 0, 0)));
 	http_reply_problem(req, PROBLEM_CONFLICT, detail);
 	return 1;
 }
@@ -457,17 +457,17 @@ int api_service_create(struct http_req *req)
 	if (rc != DB_OK)
 		return http_reply_db_error(req, rc);
 	const char *p[12] = {req->principal.tenant_id,
-			     in.code,
-			     in.name,
-			     in.inps_code,
-			     bool_text(in.isee_linked),
-			     bool_text(in.export_only_if_in_charge),
-			     bool_text(in.never_export),
-			     in.istat_area,
-			     in.regional_area,
-			     in.nature,
-			     in.active == 0 ? "false" : "true",
-			     req->principal.user_id[0] ? req->principal.user_id : NULL};
+	                     in.code,
+	                     in.name,
+	                     in.inps_code,
+	                     bool_text(in.isee_linked),
+	                     bool_text(in.export_only_if_in_charge),
+	                     bool_text(in.never_export),
+	                     in.istat_area,
+	                     in.regional_area,
+	                     in.nature,
+	                     in.active == 0 ? "false" : "true",
+	                     req->principal.user_id[0] ? req->principal.user_id : NULL};
 	PGresult *r;
 	rc = db_exec(req->arena, &st_svc_insert, 12, p, &r);
 	if (rc != DB_OK)
@@ -503,8 +503,8 @@ int api_service_update(struct http_req *req)
 	if (strcmp(PQgetvalue(cur, 0, SC_TENANT), req->principal.tenant_id) != 0) {
 		json_decref(errors);
 		return http_reply_problem(req, PROBLEM_FORBIDDEN,
-					  "il servizio appartiene all'Ambito: lo modifica un "
-					  "amministratore dell'Ambito");
+		                          "il servizio appartiene all'Ambito: lo modifica un "
+		                          "amministratore dell'Ambito");
 	}
 	/* Merge: what the body does not give stays as stored. */
 #define KEEP_S(f, col)                                                                             \
@@ -542,25 +542,25 @@ int api_service_update(struct http_req *req)
 	if (rc != DB_OK)
 		return http_reply_db_error(req, rc);
 	const char *p[14] = {req->principal.tenant_id,
-			     id,
-			     in.code,
-			     in.name,
-			     in.inps_code,
-			     bool_text(in.isee_linked),
-			     bool_text(in.export_only_if_in_charge),
-			     bool_text(in.never_export),
-			     in.istat_area,
-			     in.regional_area,
-			     in.nature,
-			     bool_text(in.active),
-			     req->principal.user_id[0] ? req->principal.user_id : NULL,
-			     PQgetvalue(cur, 0, SC_VERSION)};
+	                     id,
+	                     in.code,
+	                     in.name,
+	                     in.inps_code,
+	                     bool_text(in.isee_linked),
+	                     bool_text(in.export_only_if_in_charge),
+	                     bool_text(in.never_export),
+	                     in.istat_area,
+	                     in.regional_area,
+	                     in.nature,
+	                     bool_text(in.active),
+	                     req->principal.user_id[0] ? req->principal.user_id : NULL,
+	                     PQgetvalue(cur, 0, SC_VERSION)};
 	PGresult *r;
 	rc = db_exec(req->arena, &st_svc_update, 14, p, &r);
 	if (rc != DB_OK)
 		return http_reply_db_error(req, rc);
 	if (PQntuples(r) != 1)
 		return http_reply_problem(req, PROBLEM_PRECONDITION_FAILED,
-					  "Rileggere la risorsa e ripetere la modifica");
+		                          "Rileggere la risorsa e ripetere la modifica");
 	return service_reply(req, 200);
 }

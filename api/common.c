@@ -25,8 +25,8 @@ int api_require_body(struct http_req *req)
 		return 0;
 	json_t *errors = json_array();
 	json_array_append_new(errors, json_pack("{s:s, s:s, s:s}", "field", "", "rule",
-						req->json ? "type" : "required", "message",
-						"il corpo deve essere un oggetto JSON"));
+	                                        req->json ? "type" : "required", "message",
+	                                        "il corpo deve essere un oggetto JSON"));
 	http_reply_validation(req, errors);
 	return 1;
 }
@@ -34,7 +34,7 @@ int api_require_body(struct http_req *req)
 /* Borrows st and params (params[0] is the tenant, the others ids from the
  * request); *out is arena-owned. */
 int api_load_row(struct http_req *req, const struct db_stmt *st, int n, const char *const *params,
-		 PGresult **out)
+                 PGresult **out)
 {
 	for (int i = 1; i < n; i++) {
 		if (!util_is_uuid(params[i])) {
@@ -57,9 +57,9 @@ const char *api_address_parse(struct http_req *req, json_t *v, json_t *errors)
 {
 	const char *line = NULL, *cap = NULL, *istat = NULL, *rule, *m;
 	const struct jsonx_field spec[] = {
-		{"line", JX_STRING, JX_REQUIRED, 1, 200, &line, NULL},
-		{"postal_code", JX_STRING, JX_NULLABLE, 5, 5, &cap, NULL},
-		{"istat_code", JX_STRING, JX_NULLABLE, 6, 6, &istat, NULL},
+	    {"line", JX_STRING, JX_REQUIRED, 1, 200, &line, NULL},
+	    {"postal_code", JX_STRING, JX_NULLABLE, 5, 5, &cap, NULL},
+	    {"istat_code", JX_STRING, JX_NULLABLE, 6, 6, &istat, NULL},
 	};
 	size_t before = json_array_size(errors);
 	jsonx_read(v, "address.", spec, sizeof spec / sizeof spec[0], errors);

@@ -16,21 +16,21 @@
 #define DEMO_USER "cartella.demo"
 
 static const char *const surnames[] = {
-	"Rossi",   "Russo",   "Ferrari", "Esposito", "Bianchi", "Romano",  "Colombo", "Ricci",
-	"Marino",  "Greco",   "Bruno",   "Gallo",    "Conti",   "De Luca", "Mancini", "Costa",
-	"Giordano", "Rizzo",  "Lombardi", "Moretti", "Barbieri", "Fontana", "Santoro", "Mariani",
-	"Rinaldi", "Caruso",  "Ferrara", "Galli",    "Martini", "Leone",   "Longo",   "Gentile",
+    "Rossi",    "Russo",  "Ferrari",  "Esposito", "Bianchi",  "Romano",  "Colombo", "Ricci",
+    "Marino",   "Greco",  "Bruno",    "Gallo",    "Conti",    "De Luca", "Mancini", "Costa",
+    "Giordano", "Rizzo",  "Lombardi", "Moretti",  "Barbieri", "Fontana", "Santoro", "Mariani",
+    "Rinaldi",  "Caruso", "Ferrara",  "Galli",    "Martini",  "Leone",   "Longo",   "Gentile",
 };
-static const char *const male[] = {"Giuseppe", "Giovanni", "Antonio", "Mario",  "Luigi",
-				   "Francesco", "Angelo",  "Vincenzo", "Pietro", "Salvatore",
-				   "Carlo",    "Franco",   "Luca",     "Marco",  "Andrea"};
-static const char *const female[] = {"Maria", "Anna",     "Giuseppina", "Rosa",   "Angela",
-				     "Giovanna", "Teresa", "Lucia",      "Carmela", "Caterina",
-				     "Francesca", "Chiara", "Giulia",    "Sara",    "Elena"};
-static const char *const places[] = {"F205", "D045", "B240", "C565", "L219", "H501", "F839",
-				     "A662", "G273", "Z129"};
-static const char *const streets[] = {"Via Roma", "Via Garibaldi", "Via Mazzini", "Via Verdi",
-				      "Via Dante", "Corso Italia", "Via Cavour", "Via Matteotti"};
+static const char *const male[] = {"Giuseppe",  "Giovanni", "Antonio",  "Mario",  "Luigi",
+                                   "Francesco", "Angelo",   "Vincenzo", "Pietro", "Salvatore",
+                                   "Carlo",     "Franco",   "Luca",     "Marco",  "Andrea"};
+static const char *const female[] = {"Maria",     "Anna",   "Giuseppina", "Rosa",    "Angela",
+                                     "Giovanna",  "Teresa", "Lucia",      "Carmela", "Caterina",
+                                     "Francesca", "Chiara", "Giulia",     "Sara",    "Elena"};
+static const char *const places[] = {"F205", "D045", "B240", "C565", "L219",
+                                     "H501", "F839", "A662", "G273", "Z129"};
+static const char *const streets[] = {"Via Roma",  "Via Garibaldi", "Via Mazzini", "Via Verdi",
+                                      "Via Dante", "Corso Italia",  "Via Cavour",  "Via Matteotti"};
 
 /* A small deterministic generator: the same demo every time. */
 static uint64_t rng_state;
@@ -54,10 +54,10 @@ struct demo {
 /* Calls the API in process; returns the parsed body (arena-owned) when the
  * answer has the expected status, else prints the problem and returns NULL. */
 static json_t *demo_call(struct demo *d, int expect, const char *method, json_t *body,
-			 const char *if_match, const char *fmt, ...)
+                         const char *if_match, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 static json_t *demo_call(struct demo *d, int expect, const char *method, json_t *body,
-			 const char *if_match, const char *fmt, ...)
+                         const char *if_match, const char *fmt, ...)
 {
 	char path[256];
 	va_list ap;
@@ -70,13 +70,13 @@ static json_t *demo_call(struct demo *d, int expect, const char *method, json_t 
 	struct http_header headers[2] = {{"If-Match", etag}, {NULL, NULL}};
 	struct http_req *req = NULL;
 	d->calls++;
-	int rc = http_call_local(d->a, method, path, body, if_match ? headers : NULL, &d->who,
-				 &req);
+	int rc =
+	    http_call_local(d->a, method, path, body, if_match ? headers : NULL, &d->who, &req);
 	json_decref(body);
 	if (rc != 0 || req == NULL || req->status != expect) {
 		fprintf(stderr, "cartella demo: %s %s answered %d: %.*s\n", method, path,
-			req ? req->status : 0, req ? (int)req->resp_len : 0,
-			req && req->resp_body ? req->resp_body : "");
+		        req ? req->status : 0, req ? (int)req->resp_len : 0,
+		        req && req->resp_body ? req->resp_body : "");
 		d->failures++;
 		return NULL;
 	}
@@ -95,12 +95,13 @@ static const char *id_of(json_t *o)
 /* The version member as text (for If-Match), arena-owned. */
 static const char *version_of(struct demo *d, json_t *o)
 {
-	return arena_printf(d->a, "%lld", (long long)json_integer_value(json_object_get(o, "version")));
+	return arena_printf(d->a, "%lld",
+	                    (long long)json_integer_value(json_object_get(o, "version")));
 }
 
 /* A valid fiscal code for the person, written into out[17]. */
 static void demo_fiscal_code(const char *surname, const char *given, char sex, int y, int m,
-			     int day, const char *place, char out[17])
+                             int day, const char *place, char out[17])
 {
 	static const char months[] = "ABCDEHLMPRST";
 	char letters[7] = "XXXXXX";
@@ -112,14 +113,14 @@ static void demo_fiscal_code(const char *surname, const char *given, char sex, i
 		if (strchr("BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz", *s))
 			letters[n++] = (char)(*s & ~0x20);
 	snprintf(out, 17, "%.6s%02d%c%02d%.4s", letters, y % 100, months[m - 1],
-		 day + (sex == 'F' ? 40 : 0), place);
+	         day + (sex == 'F' ? 40 : 0), place);
 	out[15] = validate_cf_check_char(out);
 	out[16] = '\0';
 }
 
 /* Registers one person; returns the response (arena-owned) or NULL. */
 static json_t *demo_person(struct demo *d, const char *surname, char sex, int birth_year,
-			   const char *residence)
+                           const char *residence)
 {
 	const char *given = sex == 'F' ? PICK(female) : PICK(male);
 	int m = (int)rnd(12) + 1, day = (int)rnd(28) + 1;
@@ -129,31 +130,30 @@ static json_t *demo_person(struct demo *d, const char *surname, char sex, int bi
 	demo_fiscal_code(surname, given, sex, birth_year, m, day, place, cf);
 	snprintf(date, sizeof date, "%04d-%02d-%02d", birth_year, m, day);
 	json_t *body = json_pack(
-		"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}, s:[{s:s, s:s}]}",
-		"fiscal_code", cf, "surname", surname, "given_name", given, "sex", sexs,
-		"birth_date", date, "birth_place", place, "citizenship",
-		place[0] == 'Z' ? "008" : "380", "residence", residence, "address", "line",
-		arena_printf(d->a, "%s %u", PICK(streets), rnd(120) + 1), "postal_code", "20090",
-		"istat_code", residence, "contacts", "kind", "mobile", "value",
-		arena_printf(d->a, "+39 3%02u %07u", rnd(60) + 20, rnd(10000000)));
+	    "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}, s:[{s:s, s:s}]}",
+	    "fiscal_code", cf, "surname", surname, "given_name", given, "sex", sexs, "birth_date",
+	    date, "birth_place", place, "citizenship", place[0] == 'Z' ? "008" : "380", "residence",
+	    residence, "address", "line", arena_printf(d->a, "%s %u", PICK(streets), rnd(120) + 1),
+	    "postal_code", "20090", "istat_code", residence, "contacts", "kind", "mobile", "value",
+	    arena_printf(d->a, "+39 3%02u %07u", rnd(60) + 20, rnd(10000000)));
 	return demo_call(d, 201, "POST", body, NULL, "/api/v1/persons");
 }
 
 /* One household with its members, ISEE, case, assessments, plan, notes and
  * interventions, in the case state chosen by i. */
 static void demo_household(struct demo *d, const char *istat, int i, const char *provider,
-			   json_t *services)
+                           json_t *services)
 {
 	const char *surname = PICK(surnames);
 	int size = 1 + (int)rnd(4);
 	int head_year = size == 1 ? 1935 + (int)rnd(30) : 1965 + (int)rnd(25);
-	json_t *hh = demo_call(d, 201, "POST",
-			       json_pack("{s:s, s:{s:s, s:s, s:s}}", "label",
-					 arena_printf(d->a, "Famiglia %s", surname), "address",
-					 "line", arena_printf(d->a, "%s %u", PICK(streets),
-							      rnd(120) + 1),
-					 "postal_code", "20090", "istat_code", istat),
-			       NULL, "/api/v1/households");
+	json_t *hh =
+	    demo_call(d, 201, "POST",
+	              json_pack("{s:s, s:{s:s, s:s, s:s}}", "label",
+	                        arena_printf(d->a, "Famiglia %s", surname), "address", "line",
+	                        arena_printf(d->a, "%s %u", PICK(streets), rnd(120) + 1),
+	                        "postal_code", "20090", "istat_code", istat),
+	              NULL, "/api/v1/households");
 	if (hh == NULL)
 		return;
 	const char *hid = id_of(hh);
@@ -171,61 +171,62 @@ static void demo_household(struct demo *d, const char *istat, int i, const char 
 		if (child && year > 2008)
 			minor = id_of(p);
 		demo_call(d, 201, "POST",
-			  json_pack("{s:s, s:s, s:b, s:s}", "person_id", id_of(p), "relation",
-				    relation, "head", k == 0, "valid_from", "2021-01-01"),
-			  NULL, "/api/v1/households/%s/members", hid);
+		          json_pack("{s:s, s:s, s:b, s:s}", "person_id", id_of(p), "relation",
+		                    relation, "head", k == 0, "valid_from", "2021-01-01"),
+		          NULL, "/api/v1/households/%s/members", hid);
 	}
 	if (head == NULL)
 		return;
 	char dsu[40];
 	snprintf(dsu, sizeof dsu, "INPS-ISEE-2024-%08u%c-%02u", rnd(100000000),
-		 (char)('A' + rnd(26)), rnd(99) + 1);
+	         (char)('A' + rnd(26)), rnd(99) + 1);
 	if (i % 3 != 2)
 		demo_call(d, 201, "POST",
-			  json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "household_id", hid,
-				    "dsu_protocol", dsu, "year", 2024, "signed_on", "2024-02-15",
-				    "indicator_type", "ordinario", "value",
-				    arena_printf(d->a, "%u.%02u", 3000 + rnd(25000), rnd(100)),
-				    "valid_from", "2024-02-15", "valid_to", "2024-12-31"),
-			  NULL, "/api/v1/isee");
+		          json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "household_id", hid,
+		                    "dsu_protocol", dsu, "year", 2024, "signed_on", "2024-02-15",
+		                    "indicator_type", "ordinario", "value",
+		                    arena_printf(d->a, "%u.%02u", 3000 + rnd(25000), rnd(100)),
+		                    "valid_from", "2024-02-15", "valid_to", "2024-12-31"),
+		          NULL, "/api/v1/isee");
 
 	/* The case: one per household, in every state across the demo. */
 	static const char *const states[] = {"access", "assessment", "in_charge", "in_charge",
-					     "closed"};
+	                                     "closed"};
 	const char *target = states[i % 5];
 	const char *area = minor ? "1" : size == 1 ? "2" : "3";
-	json_t *c = demo_call(d, 201, "POST",
-			      json_pack("{s:s, s:s, s:s, s:s}", "person_id", minor ? minor : head,
-					"household_id", hid, "area", area, "opened_on", "2023-03-01"),
-			      NULL, "/api/v1/cases");
+	json_t *c =
+	    demo_call(d, 201, "POST",
+	              json_pack("{s:s, s:s, s:s, s:s}", "person_id", minor ? minor : head,
+	                        "household_id", hid, "area", area, "opened_on", "2023-03-01"),
+	              NULL, "/api/v1/cases");
 	if (c == NULL || strcmp(target, "access") == 0)
 		return;
 	const char *cid = id_of(c);
-	c = demo_call(d, 200, "PATCH", json_pack("{s:s}", "status", "assessment"),
-		      version_of(d, c), "/api/v1/cases/%s", cid);
+	c = demo_call(d, 200, "PATCH", json_pack("{s:s}", "status", "assessment"), version_of(d, c),
+	              "/api/v1/cases/%s", cid);
 	demo_call(d, 201, "POST",
-		  json_pack("{s:s, s:s, s:{s:s, s:s}, s:s}", "kind", "generic", "assessed_on",
-			    "2023-03-20", "answers", "bisogno_principale",
-			    minor ? "sostegno educativo" : "sostegno economico", "rete_familiare",
-			    rnd(2) ? "presente" : "fragile", "free_text",
-			    "Colloquio in sede e visita domiciliare; situazione da monitorare."),
-		  NULL, "/api/v1/cases/%s/assessments", cid);
+	          json_pack("{s:s, s:s, s:{s:s, s:s}, s:s}", "kind", "generic", "assessed_on",
+	                    "2023-03-20", "answers", "bisogno_principale",
+	                    minor ? "sostegno educativo" : "sostegno economico", "rete_familiare",
+	                    rnd(2) ? "presente" : "fragile", "free_text",
+	                    "Colloquio in sede e visita domiciliare; situazione da monitorare."),
+	          NULL, "/api/v1/cases/%s/assessments", cid);
 	demo_call(d, 201, "POST",
-		  json_pack("{s:s, s:s}", "body",
-			    "Primo colloquio: raccolta della domanda e dei documenti.",
-			    "confidentiality", "normal"),
-		  NULL, "/api/v1/cases/%s/notes", cid);
+	          json_pack("{s:s, s:s}", "body",
+	                    "Primo colloquio: raccolta della domanda e dei documenti.",
+	                    "confidentiality", "normal"),
+	          NULL, "/api/v1/cases/%s/notes", cid);
 	if (c == NULL || strcmp(target, "assessment") == 0)
 		return;
 	c = demo_call(d, 200, "PATCH", json_pack("{s:s}", "status", "in_charge"), version_of(d, c),
-		      "/api/v1/cases/%s", cid);
+	              "/api/v1/cases/%s", cid);
 	demo_call(d, 201, "POST",
-		  json_pack("{s:s, s:[{s:s}, {s:s}], s:s, s:s}", "kind",
-			    minor ? "family_project" : "personalised", "goals", "text",
-			    "Sostegno alla gestione quotidiana", "text",
-			    "Rafforzamento della rete di supporto", "start_on", "2023-04-01",
-			    "end_on", "2024-03-31"),
-		  NULL, "/api/v1/cases/%s/plans", cid);
+	          json_pack("{s:s, s:[{s:s}, {s:s}], s:s, s:s}", "kind",
+	                    minor ? "family_project" : "personalised", "goals", "text",
+	                    "Sostegno alla gestione quotidiana", "text",
+	                    "Rafforzamento della rete di supporto", "start_on", "2023-04-01",
+	                    "end_on", "2024-03-31"),
+	          NULL, "/api/v1/cases/%s/plans", cid);
 	/* Interventions: a periodic service and a one-off contribution. */
 	size_t ns = json_array_size(services);
 	for (size_t tries = 0; tries < ns; tries++) {
@@ -235,19 +236,18 @@ static void demo_household(struct demo *d, const char *istat, int i, const char 
 			continue;
 		unsigned monthly = 150 + rnd(600), user = rnd(2) ? 20 + rnd(50) : 0;
 		json_t *funding = json_pack("[{s:s, s:s}]", "channel", "comune", "amount",
-					    arena_printf(d->a, "%u.00", monthly - user));
+		                            arena_printf(d->a, "%u.00", monthly - user));
 		if (user)
 			json_array_append_new(funding,
-					      json_pack("{s:s, s:s}", "channel", "utenza", "amount",
-							arena_printf(d->a, "%u.00", user)));
+			                      json_pack("{s:s, s:s}", "channel", "utenza", "amount",
+			                                arena_printf(d->a, "%u.00", user)));
 		json_t *body = json_pack(
-			"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:b, s:i, s:i}",
-			"case_id", cid, "beneficiary_id", minor ? minor : head, "service",
-			id_of(s), "nature", "periodic", "start_date", "2023-05-01", "end_date",
-			"2024-12-31", "monthly_amount", arena_printf(d->a, "%u.00", monthly),
-			"funding", funding, "management", rnd(3) ? "single" : "associated",
-			"provider_id", provider, "in_charge", 1, "user_area", atoi(area),
-			"means_test", 1);
+		    "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:b, s:i, s:i}", "case_id",
+		    cid, "beneficiary_id", minor ? minor : head, "service", id_of(s), "nature",
+		    "periodic", "start_date", "2023-05-01", "end_date", "2024-12-31",
+		    "monthly_amount", arena_printf(d->a, "%u.00", monthly), "funding", funding,
+		    "management", rnd(3) ? "single" : "associated", "provider_id", provider,
+		    "in_charge", 1, "user_area", atoi(area), "means_test", 1);
 		json_object_set_new(body, "dsu", json_string(dsu));
 		demo_call(d, 201, "POST", body, NULL, "/api/v1/interventions");
 		break;
@@ -259,24 +259,24 @@ static void demo_household(struct demo *d, const char *istat, int i, const char 
 			continue;
 		unsigned total = 200 + rnd(1500);
 		demo_call(d, 201, "POST",
-			  json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s}], s:s, s:b, "
-				    "s:i, s:i, s:s}",
-				    "case_id", cid, "beneficiary_id", minor ? minor : head, "service",
-				    id_of(s), "nature", "one_off", "delivery_date", "2024-06-15",
-				    "total_amount", arena_printf(d->a, "%u.00", total), "funding",
-				    "channel", "comune", "amount",
-				    arena_printf(d->a, "%u.00", total), "management", "single",
-				    "in_charge", 1, "user_area", atoi(area), "means_test", 1, "dsu",
-				    dsu),
-			  NULL, "/api/v1/interventions");
+		          json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s}], s:s, s:b, "
+		                    "s:i, s:i, s:s}",
+		                    "case_id", cid, "beneficiary_id", minor ? minor : head,
+		                    "service", id_of(s), "nature", "one_off", "delivery_date",
+		                    "2024-06-15", "total_amount",
+		                    arena_printf(d->a, "%u.00", total), "funding", "channel",
+		                    "comune", "amount", arena_printf(d->a, "%u.00", total),
+		                    "management", "single", "in_charge", 1, "user_area", atoi(area),
+		                    "means_test", 1, "dsu", dsu),
+		          NULL, "/api/v1/interventions");
 		break;
 	}
 	if (c == NULL || strcmp(target, "in_charge") == 0)
 		return;
 	demo_call(d, 200, "PATCH",
-		  json_pack("{s:s, s:s, s:s}", "status", "closed", "closure_reason",
-			    "obiettivi_raggiunti", "closed_on", "2025-01-31"),
-		  version_of(d, c), "/api/v1/cases/%s", cid);
+	          json_pack("{s:s, s:s, s:s}", "status", "closed", "closure_reason",
+	                    "obiettivi_raggiunti", "closed_on", "2025-01-31"),
+	          version_of(d, c), "/api/v1/cases/%s", cid);
 }
 
 /* Creates (once) the account the demo acts as: disabled, so nobody can log
@@ -322,7 +322,8 @@ static int demo_tenant(struct demo *d, const char *code)
 	else
 		db_rollback();
 	if (rc != DB_OK) {
-		fprintf(stderr, "cartella demo: cannot prepare %s (%s)\n", code, db_last_sqlstate());
+		fprintf(stderr, "cartella demo: cannot prepare %s (%s)\n", code,
+		        db_last_sqlstate());
 		return 1;
 	}
 	memset(&d->who, 0, sizeof d->who);
@@ -342,11 +343,11 @@ static int demo_tenant(struct demo *d, const char *code)
 	}
 	rng_state = 0x9E3779B97F4A7C15ull ^ (uint64_t)atoll(code);
 	json_t *pv = demo_call(
-		d, 201, "POST",
-		json_pack("{s:s, s:s, s:s}", "name",
-			  arena_printf(d->a, "Cooperativa sociale Il Ponte %s", t.name), "tax_code",
-			  code[3] == '9' ? "03412340154" : "05862340154", "kind", "cooperative"),
-		NULL, "/api/v1/providers");
+	    d, 201, "POST",
+	    json_pack("{s:s, s:s, s:s}", "name",
+	              arena_printf(d->a, "Cooperativa sociale Il Ponte %s", t.name), "tax_code",
+	              code[3] == '9' ? "03412340154" : "05862340154", "kind", "cooperative"),
+	    NULL, "/api/v1/providers");
 	json_t *services = demo_call(d, 200, "GET", NULL, NULL, "/api/v1/services?limit=100");
 	json_t *items = services ? json_object_get(services, "items") : NULL;
 	int before = d->failures, calls = d->calls;
@@ -354,23 +355,24 @@ static int demo_tenant(struct demo *d, const char *code)
 		demo_household(d, code, i, pv ? id_of(pv) : NULL, items);
 	for (int i = 0; i < 3; i++)
 		demo_call(d, 201, "POST",
-			  json_pack("{s:s, s:s, s:s, s:s, s:s}", "contact_on", "2024-09-10",
-				    "channel", i ? "phone" : "front_office", "area", "3",
-				    "request", "Richiesta di informazioni sui contributi economici.",
-				    "outcome", "information"),
-			  NULL, "/api/v1/access-contacts");
-	printf("%s (%s): demo data loaded (%d calls, %d refused)\n", t.name, code,
-	       d->calls - calls, d->failures - before);
+		          json_pack("{s:s, s:s, s:s, s:s, s:s}", "contact_on", "2024-09-10",
+		                    "channel", i ? "phone" : "front_office", "area", "3", "request",
+		                    "Richiesta di informazioni sui contributi economici.",
+		                    "outcome", "information"),
+		          NULL, "/api/v1/access-contacts");
+	printf("%s (%s): demo data loaded (%d calls, %d refused)\n", t.name, code, d->calls - calls,
+	       d->failures - before);
 	return d->failures > before ? 1 : 0;
 }
 
 int demo_run(int argc, char **argv)
 {
 	if (argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "help") == 0)) {
-		printf("usage: cartella demo\n"
-		       "Loads demo households, persons, cases, interventions into Corsico (015093)\n"
-		       "and Buccinasco (015036) through the API handlers; Comuni that already have\n"
-		       "persons are left as they are.\n");
+		printf(
+		    "usage: cartella demo\n"
+		    "Loads demo households, persons, cases, interventions into Corsico (015093)\n"
+		    "and Buccinasco (015036) through the API handlers; Comuni that already have\n"
+		    "persons are left as they are.\n");
 		return 0;
 	}
 	struct demo d = {0};

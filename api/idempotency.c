@@ -10,28 +10,28 @@
 #include <string.h>
 
 static const struct db_stmt st_claim = {
-	"idempotency_claim",
-	"INSERT INTO idempotency_key (tenant_id, user_id, key, route, request_hash) "
-	"VALUES ($1, $2, $3, $4, decode($5, 'hex')) "
-	"ON CONFLICT (tenant_id, user_id, key) DO NOTHING RETURNING id",
+    "idempotency_claim",
+    "INSERT INTO idempotency_key (tenant_id, user_id, key, route, request_hash) "
+    "VALUES ($1, $2, $3, $4, decode($5, 'hex')) "
+    "ON CONFLICT (tenant_id, user_id, key) DO NOTHING RETURNING id",
 };
 
 static const struct db_stmt st_stored = {
-	"idempotency_stored",
-	"SELECT id, route, encode(request_hash, 'hex'), status, location, response_enc, "
-	"created_at < now() - interval '24 hours', etag "
-	"FROM idempotency_key WHERE tenant_id = $1 AND user_id = $2 AND key = $3",
+    "idempotency_stored",
+    "SELECT id, route, encode(request_hash, 'hex'), status, location, response_enc, "
+    "created_at < now() - interval '24 hours', etag "
+    "FROM idempotency_key WHERE tenant_id = $1 AND user_id = $2 AND key = $3",
 };
 
 static const struct db_stmt st_expire = {
-	"idempotency_expire",
-	"DELETE FROM idempotency_key WHERE tenant_id = $1 AND user_id = $2 AND key = $3",
+    "idempotency_expire",
+    "DELETE FROM idempotency_key WHERE tenant_id = $1 AND user_id = $2 AND key = $3",
 };
 
 static const struct db_stmt st_save = {
-	"idempotency_save",
-	"UPDATE idempotency_key SET status = $3, location = $4, response_enc = $5, etag = $6 "
-	"WHERE tenant_id = $1 AND id = $2",
+    "idempotency_save",
+    "UPDATE idempotency_key SET status = $3, location = $4, response_enc = $5, etag = $6 "
+    "WHERE tenant_id = $1 AND id = $2",
 };
 
 /* Writes the hex BLAKE2b of route and body into out[65]. */
@@ -41,7 +41,7 @@ static void request_hash(const struct http_req *req, char out[65])
 	unsigned char h[32];
 	crypto_generichash_init(&st, NULL, 0, sizeof h);
 	crypto_generichash_update(&st, (const unsigned char *)req->route->pattern,
-				  strlen(req->route->pattern) + 1);
+	                          strlen(req->route->pattern) + 1);
 	if (req->body != NULL)
 		crypto_generichash_update(&st, (const unsigned char *)req->body, req->body_len);
 	crypto_generichash_final(&st, h, sizeof h);
@@ -55,7 +55,7 @@ static int replay(struct http_req *req, PGresult *r)
 	size_t len = 0;
 	if (!PQgetisnull(r, 0, 5)) {
 		struct crypt_ctx ctx = {"idempotency_key", "response", req->principal.tenant_id,
-					PQgetvalue(r, 0, 0)};
+		                        PQgetvalue(r, 0, 0)};
 		int rc = crypt_decrypt(req->arena, &ctx, PQgetvalue(r, 0, 5), &body, &len);
 		if (rc != DB_OK) {
 			http_reply_problem(req, PROBLEM_INTERNAL, NULL);
@@ -67,8 +67,7 @@ static int replay(struct http_req *req, PGresult *r)
 	if (!PQgetisnull(r, 0, 7))
 		http_add_header(req, "ETag", PQgetvalue(r, 0, 7));
 	http_add_header(req, "Idempotent-Replayed", "true");
-	http_reply_text(req, atoi(PQgetvalue(r, 0, 3)), len ? "application/json" : NULL, body,
-			len);
+	http_reply_text(req, atoi(PQgetvalue(r, 0, 3)), len ? "application/json" : NULL, body, len);
 	return 1;
 }
 
@@ -80,20 +79,23 @@ int idempotency_before(struct http_req *req)
 	if (key == NULL)
 		return 0;
 	if (!util_is_safe_token(key)) {
-		http_reply_problem(req, PROBLEM_BAD_PARAMETER,
-				   "Idempotency-Key: da 8 a 64 caratteri tra lettere, cifre, . _ -");
+		http_reply_problem(
+		    req, PROBLEM_BAD_PARAMETER,
+		    "Idempotency-Key: da 8 a 64 caratteri tra lettere, cifre, . _ -");
 		return 1;
 	}
 	char hash[65];
 	request_hash(req, hash);
 	const char *p[5] = {req->principal.tenant_id, req->principal.user_id, key,
-			    req->route->pattern, hash};
+	                    req->route->pattern, hash};
 	for (int attempt = 0; attempt < 2; attempt++) {
 		PGresult *r;
 		int rc = db_exec(req->arena, &st_claim, 5, p, &r);
 		if (rc == DB_OK && PQntuples(r) == 1) {
 			req->hook_data = arena_strdup(req->arena, PQgetvalue(r, 0, 0));
-			return req->hook_data ? 0 : (http_reply_problem(req, PROBLEM_INTERNAL, NULL), 1);
+			return req->hook_data
+			           ? 0
+			           : (http_reply_problem(req, PROBLEM_INTERNAL, NULL), 1);
 		}
 		if (rc == DB_OK)
 			rc = db_exec(req->arena, &st_stored, 3, p, &r);
@@ -115,7 +117,7 @@ int idempotency_before(struct http_req *req)
 		if (strcmp(PQgetvalue(r, 0, 1), req->route->pattern) != 0 ||
 		    strcmp(PQgetvalue(r, 0, 2), hash) != 0) {
 			http_reply_problem(req, PROBLEM_UNPROCESSABLE,
-					   "Idempotency-Key già usata per una richiesta diversa");
+			                   "Idempotency-Key già usata per una richiesta diversa");
 			return 1;
 		}
 		return replay(req, r);
@@ -131,7 +133,7 @@ int idempotency_after(struct http_req *req)
 	const char *enc = NULL;
 	if (req->resp_len > 0) {
 		struct crypt_ctx ctx = {"idempotency_key", "response", req->principal.tenant_id,
-					req->hook_data};
+		                        req->hook_data};
 		if (crypt_encrypt(req->arena, &ctx, req->resp_body, req->resp_len, &enc) != DB_OK)
 			return -1;
 	}

@@ -6,6 +6,7 @@
  * the total amount of a one-off intervention and the monthly amount of a
  * periodic one. Interventions are never deleted: PATCH status "cancelled". */
 #include "api/api.h"
+#include "api/intervention_rules.h"
 #include "api/validate.h"
 #include "auth/crypt.h"
 #include "server/arena.h"
@@ -17,64 +18,57 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IV_MAX_FUNDING 16
-#define IV_MAX_HOURS_CENTS 74400 /* 744.00 hours: every hour of a 31-day month */
-
-enum iv_share { SH_TENANT, SH_USER, SH_HEALTH, SH__COUNT };
-static const char *const share_name[SH__COUNT] = {"tenant", "user", "health"};
-
-/* One part of the funding split; index is its place in the body's array. */
-struct iv_part {
-	const char *channel;
-	int64_t cents;
-	size_t index;
-};
-
-/* A validated intervention (strings borrowed from the JSON or the arena). */
-struct iv_rec {
-	const char *case_id, *beneficiary_id, *service, *nature, *provider_id;
-	const char *start_date, *end_date, *delivery_date, *dsu, *management;
-	const char *application_protocol, *status;
-	int32_t start_days, end_days, delivery_days;
-	bool has_start, has_end, has_delivery;
-	int64_t monthly, total; /* 0 = absent */
-	char hours[24];         /* "" = absent, else normalised ("20.50") */
-	long long means_test, user_area; /* user_area 0 = absent, -1 = invalid */
-	int in_charge;
-	bool has_share[SH__COUNT];
-	int64_t share[SH__COUNT];
-	struct iv_part part[IV_MAX_FUNDING];
-	size_t nparts;
-	/* Filled by the reference checks. */
-	char service_tenant[UTIL_UUID_LEN + 1], service_id[UTIL_UUID_LEN + 1];
-};
-
 /* ---------------------------------------------------------------- output */
 
-#define IV_COLUMNS                                                                             \
-	"i.id, i.version, i.case_id, i.beneficiary_id, i.service_id, s.code, s.name, "         \
-	"s.inps_code, i.nature, to_char(i.start_date, 'YYYY-MM-DD'), "                         \
-	"to_char(i.end_date, 'YYYY-MM-DD'), to_char(i.delivery_date, 'YYYY-MM-DD'), "          \
-	"i.monthly_amount_cents, i.total_amount_cents, i.hours_per_month, i.means_test, "      \
-	"i.dsu_protocol, i.share_tenant_cents, i.share_user_cents, i.share_health_cents, "     \
-	"i.management, i.provider_id, i.in_charge, i.user_area, i.application_protocol, "      \
-	"i.status, "                                                                           \
-	"to_char(i.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "         \
-	"to_char(i.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "         \
-	"(SELECT string_agg(f.channel || ':' || f.amount_cents, ',' "                          \
-	"        ORDER BY c.position, f.channel) "                                             \
-	"   FROM intervention_funding f "                                                      \
-	"   LEFT JOIN code c ON c.list = f.channel_list AND c.code = f.channel "               \
-	"  WHERE f.tenant_id = i.tenant_id AND f.intervention_id = i.id), "                    \
-	"to_char(coalesce(i.start_date, i.delivery_date), 'YYYY-MM-DD'), i.service_tenant_id " \
-	"FROM intervention i "                                                                 \
-	"LEFT JOIN service_catalogue s ON s.tenant_id = i.service_tenant_id "                  \
+#define IV_COLUMNS                                                                                 \
+	"i.id, i.version, i.case_id, i.beneficiary_id, i.service_id, s.code, s.name, "             \
+	"s.inps_code, i.nature, to_char(i.start_date, 'YYYY-MM-DD'), "                             \
+	"to_char(i.end_date, 'YYYY-MM-DD'), to_char(i.delivery_date, 'YYYY-MM-DD'), "              \
+	"i.monthly_amount_cents, i.total_amount_cents, i.hours_per_month, i.means_test, "          \
+	"i.dsu_protocol, i.share_tenant_cents, i.share_user_cents, i.share_health_cents, "         \
+	"i.management, i.provider_id, i.in_charge, i.user_area, i.application_protocol, "          \
+	"i.status, "                                                                               \
+	"to_char(i.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "             \
+	"to_char(i.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "             \
+	"(SELECT string_agg(f.channel || ':' || f.amount_cents, ',' "                              \
+	"        ORDER BY c.position, f.channel) "                                                 \
+	"   FROM intervention_funding f "                                                          \
+	"   LEFT JOIN code c ON c.list = f.channel_list AND c.code = f.channel "                   \
+	"  WHERE f.tenant_id = i.tenant_id AND f.intervention_id = i.id), "                        \
+	"to_char(coalesce(i.start_date, i.delivery_date), 'YYYY-MM-DD'), i.service_tenant_id "     \
+	"FROM intervention i "                                                                     \
+	"LEFT JOIN service_catalogue s ON s.tenant_id = i.service_tenant_id "                      \
 	"AND s.id = i.service_id "
 enum {
-	C_ID, C_VERSION, C_CASE, C_BENEFICIARY, C_SERVICE, C_SVC_CODE, C_SVC_NAME, C_SVC_INPS,
-	C_NATURE, C_START, C_END, C_DELIVERY, C_MONTHLY, C_TOTAL, C_HOURS, C_MEANS, C_DSU,
-	C_SHARE0, C_MANAGEMENT = C_SHARE0 + SH__COUNT, C_PROVIDER, C_IN_CHARGE, C_USER_AREA,
-	C_PROTOCOL, C_STATUS, C_CREATED, C_UPDATED, C_FUNDING, C_SORT_DATE, C_SVC_TENANT
+	C_ID,
+	C_VERSION,
+	C_CASE,
+	C_BENEFICIARY,
+	C_SERVICE,
+	C_SVC_CODE,
+	C_SVC_NAME,
+	C_SVC_INPS,
+	C_NATURE,
+	C_START,
+	C_END,
+	C_DELIVERY,
+	C_MONTHLY,
+	C_TOTAL,
+	C_HOURS,
+	C_MEANS,
+	C_DSU,
+	C_SHARE0,
+	C_MANAGEMENT = C_SHARE0 + SH__COUNT,
+	C_PROVIDER,
+	C_IN_CHARGE,
+	C_USER_AREA,
+	C_PROTOCOL,
+	C_STATUS,
+	C_CREATED,
+	C_UPDATED,
+	C_FUNDING,
+	C_SORT_DATE,
+	C_SVC_TENANT
 };
 
 /* A nullable text column as JSON (new reference). */
@@ -109,7 +103,8 @@ static json_t *iv_funding_json(struct http_req *req, PGresult *r, int row)
 		*colon = '\0';
 		char amount[24];
 		validate_format_cents(strtoll(colon + 1, NULL, 10), amount, sizeof amount);
-		json_array_append_new(arr, json_pack("{s:s, s:s}", "channel", tok, "amount", amount));
+		json_array_append_new(arr,
+		                      json_pack("{s:s, s:s}", "channel", tok, "amount", amount));
 	}
 	return arr;
 }
@@ -117,38 +112,38 @@ static json_t *iv_funding_json(struct http_req *req, PGresult *r, int row)
 /* The wire representation of row (new reference, NULL on OOM). */
 static json_t *iv_json(struct http_req *req, PGresult *r, int row)
 {
-	json_t *service = json_pack("{s:s, s:o, s:o, s:o}", "id", PQgetvalue(r, row, C_SERVICE),
-				    "code", iv_opt(r, row, C_SVC_CODE), "name",
-				    iv_opt(r, row, C_SVC_NAME), "inps_code",
-				    iv_opt(r, row, C_SVC_INPS));
+	json_t *service =
+	    json_pack("{s:s, s:o, s:o, s:o}", "id", PQgetvalue(r, row, C_SERVICE), "code",
+	              iv_opt(r, row, C_SVC_CODE), "name", iv_opt(r, row, C_SVC_NAME), "inps_code",
+	              iv_opt(r, row, C_SVC_INPS));
 	json_t *shares = json_object();
 	for (int s = 0; shares != NULL && s < SH__COUNT; s++)
-		json_object_set_new(shares, share_name[s], iv_cents(r, row, C_SHARE0 + s));
+		json_object_set_new(shares, iv_share_name[s], iv_cents(r, row, C_SHARE0 + s));
 	json_t *user_area = PQgetisnull(r, row, C_USER_AREA)
-				    ? json_null()
-				    : json_integer(atoll(PQgetvalue(r, row, C_USER_AREA)));
+	                        ? json_null()
+	                        : json_integer(atoll(PQgetvalue(r, row, C_USER_AREA)));
 	return json_pack(
-		"{s:s, s:o, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o, "
-		"s:s, s:o, s:b, s:o, s:o, s:s, s:I, s:s, s:s}",
-		"id", PQgetvalue(r, row, C_ID), "case_id", iv_opt(r, row, C_CASE),
-		"beneficiary_id", PQgetvalue(r, row, C_BENEFICIARY), "service", service, "nature",
-		PQgetvalue(r, row, C_NATURE), "start_date", iv_opt(r, row, C_START), "end_date",
-		iv_opt(r, row, C_END), "delivery_date", iv_opt(r, row, C_DELIVERY),
-		"monthly_amount", iv_cents(r, row, C_MONTHLY), "total_amount",
-		iv_cents(r, row, C_TOTAL), "hours_per_month", iv_opt(r, row, C_HOURS), "means_test",
-		(json_int_t)atoll(PQgetvalue(r, row, C_MEANS)), "dsu", iv_opt(r, row, C_DSU),
-		"shares", shares, "funding", iv_funding_json(req, r, row), "management",
-		PQgetvalue(r, row, C_MANAGEMENT), "provider_id", iv_opt(r, row, C_PROVIDER),
-		"in_charge", strcmp(PQgetvalue(r, row, C_IN_CHARGE), "t") == 0, "user_area",
-		user_area, "application_protocol", iv_opt(r, row, C_PROTOCOL), "status",
-		PQgetvalue(r, row, C_STATUS), "version",
-		(json_int_t)atoll(PQgetvalue(r, row, C_VERSION)), "created_at",
-		PQgetvalue(r, row, C_CREATED), "updated_at", PQgetvalue(r, row, C_UPDATED));
+	    "{s:s, s:o, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o, "
+	    "s:s, s:o, s:b, s:o, s:o, s:s, s:I, s:s, s:s}",
+	    "id", PQgetvalue(r, row, C_ID), "case_id", iv_opt(r, row, C_CASE), "beneficiary_id",
+	    PQgetvalue(r, row, C_BENEFICIARY), "service", service, "nature",
+	    PQgetvalue(r, row, C_NATURE), "start_date", iv_opt(r, row, C_START), "end_date",
+	    iv_opt(r, row, C_END), "delivery_date", iv_opt(r, row, C_DELIVERY), "monthly_amount",
+	    iv_cents(r, row, C_MONTHLY), "total_amount", iv_cents(r, row, C_TOTAL),
+	    "hours_per_month", iv_opt(r, row, C_HOURS), "means_test",
+	    (json_int_t)atoll(PQgetvalue(r, row, C_MEANS)), "dsu", iv_opt(r, row, C_DSU), "shares",
+	    shares, "funding", iv_funding_json(req, r, row), "management",
+	    PQgetvalue(r, row, C_MANAGEMENT), "provider_id", iv_opt(r, row, C_PROVIDER),
+	    "in_charge", strcmp(PQgetvalue(r, row, C_IN_CHARGE), "t") == 0, "user_area", user_area,
+	    "application_protocol", iv_opt(r, row, C_PROTOCOL), "status",
+	    PQgetvalue(r, row, C_STATUS), "version",
+	    (json_int_t)atoll(PQgetvalue(r, row, C_VERSION)), "created_at",
+	    PQgetvalue(r, row, C_CREATED), "updated_at", PQgetvalue(r, row, C_UPDATED));
 }
 
 static const struct db_stmt st_one = {
-	"interventions_one",
-	"SELECT " IV_COLUMNS "WHERE i.tenant_id = $1 AND i.id = $2",
+    "interventions_one",
+    "SELECT " IV_COLUMNS "WHERE i.tenant_id = $1 AND i.id = $2",
 };
 
 /* Loads intervention id of the caller's tenant into *r. Returns 0 when found;
@@ -183,316 +178,27 @@ static int iv_not_found(struct http_req *req, const char *field)
 	return 1;
 }
 
-/* The properties of a request body: create requires what a new intervention
- * needs; update (PATCH) requires nothing (types and names only). */
-static size_t iv_read_body(json_t *body, bool create, struct iv_rec *in, json_t **shares,
-			   json_t **funding, const char **hours, const char **monthly,
-			   const char **total, json_t *errors)
-{
-	unsigned req_flag = create ? JX_REQUIRED : 0;
-	const struct jsonx_field spec[] = {
-		{"case_id", JX_STRING, JX_NULLABLE, 1, 64, &in->case_id, NULL},
-		{"beneficiary_id", JX_STRING, req_flag, 1, 64, &in->beneficiary_id, NULL},
-		{"service", JX_STRING, req_flag, 1, 64, &in->service, NULL},
-		{"nature", JX_STRING, req_flag, 1, 16, &in->nature, NULL},
-		{"start_date", JX_STRING, JX_NULLABLE, 1, 16, &in->start_date, NULL},
-		{"end_date", JX_STRING, JX_NULLABLE, 1, 16, &in->end_date, NULL},
-		{"delivery_date", JX_STRING, JX_NULLABLE, 1, 16, &in->delivery_date, NULL},
-		{"monthly_amount", JX_STRING, JX_NULLABLE, 1, 24, monthly, NULL},
-		{"total_amount", JX_STRING, JX_NULLABLE, 1, 24, total, NULL},
-		{"hours_per_month", JX_STRING, JX_NULLABLE, 1, 24, hours, NULL},
-		{"means_test", JX_INT, req_flag, 0, 0, &in->means_test, NULL},
-		{"dsu", JX_STRING, JX_NULLABLE, 1, 30, &in->dsu, NULL},
-		{"shares", JX_OBJECT, JX_NULLABLE, 0, 0, shares, NULL},
-		{"funding", JX_ARRAY, req_flag, 1, IV_MAX_FUNDING, funding, NULL},
-		{"management", JX_STRING, 0, 1, 16, &in->management, NULL},
-		{"provider_id", JX_STRING, JX_NULLABLE, 1, 64, &in->provider_id, NULL},
-		{"in_charge", JX_BOOL, req_flag, 0, 0, &in->in_charge, NULL},
-		{"user_area", JX_INT, JX_NULLABLE, 0, 0, &in->user_area, NULL},
-		{"application_protocol", JX_STRING, JX_NULLABLE, 1, 32, &in->application_protocol,
-		 NULL},
-		{"status", JX_STRING, 0, 1, 16, &in->status, NULL},
-	};
-	return jsonx_read(body, "", spec, sizeof spec / sizeof spec[0], errors);
-}
-
-/* Adds an error when id is not a UUID. */
-static void iv_check_uuid(json_t *errors, const char *field, const char *id)
-{
-	if (id != NULL && !util_is_uuid(id))
-		jsonx_error(errors, field, "format", "deve essere un UUID");
-}
-
-/* Parses an amount for field into *cents (0 when absent or invalid). */
-static void iv_amount(json_t *errors, const char *field, const char *s, bool zero_ok,
-		      int64_t *cents)
-{
-	const char *rule, *m;
-	*cents = 0;
-	if (s != NULL && (m = validate_amount(s, zero_ok, cents, &rule)) != NULL) {
-		*cents = 0;
-		jsonx_error(errors, field, rule, m);
-	}
-}
-
-/* Parses a date for field; *has tells whether it is present and valid. */
-static void iv_date(json_t *errors, const char *field, const char *s, int32_t *days,
-		    bool *has)
-{
-	const char *rule, *m;
-	*has = false;
-	if (s == NULL)
-		return;
-	if ((m = validate_date(s, days, &rule)) != NULL)
-		jsonx_error(errors, field, rule, m);
-	else
-		*has = true;
-}
-
-/* Reports field as not allowed for the nature when it is given. */
-static void iv_refuse(json_t *errors, const char *field, const void *given, const char *nature)
-{
-	if (given == NULL)
-		return;
-	char msg[96];
-	snprintf(msg, sizeof msg, "non previsto per un intervento %s",
-		 strcmp(nature, "periodic") == 0 ? "periodico (periodic)" : "una tantum (one_off)");
-	jsonx_error(errors, field, "not_allowed", msg);
-}
-
-/* Validates the shares object into in. */
-static void iv_parse_shares(json_t *shares, struct iv_rec *in, json_t *errors)
-{
-	const char *v[SH__COUNT] = {NULL, NULL, NULL};
-	const struct jsonx_field spec[] = {
-		{"tenant", JX_STRING, JX_NULLABLE, 1, 24, &v[SH_TENANT], NULL},
-		{"user", JX_STRING, JX_NULLABLE, 1, 24, &v[SH_USER], NULL},
-		{"health", JX_STRING, JX_NULLABLE, 1, 24, &v[SH_HEALTH], NULL},
-	};
-	jsonx_read(shares, "shares.", spec, SH__COUNT, errors);
-	for (int s = 0; s < SH__COUNT; s++) {
-		char field[32];
-		snprintf(field, sizeof field, "shares.%s", share_name[s]);
-		size_t before = json_array_size(errors);
-		iv_amount(errors, field, v[s], true, &in->share[s]);
-		in->has_share[s] = v[s] != NULL && json_array_size(errors) == before;
-	}
-}
-
-/* True when s is 1-32 characters a code list may hold ([A-Za-z0-9._-]). */
-static bool iv_code_syntax(const char *s)
-{
-	size_t n = strlen(s);
-	return n >= 1 && n <= 32 &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
-}
-
-/* Validates the funding array into in (channels checked against the list
- * later, by iv_check_refs). */
-static void iv_parse_funding(json_t *funding, struct iv_rec *in, json_t *errors)
-{
-	size_t i;
-	json_t *item;
-	char prefix[32], field[48];
-	json_array_foreach(funding, i, item)
-	{
-		const char *channel = NULL, *amount = NULL;
-		const struct jsonx_field spec[] = {
-			{"channel", JX_STRING, JX_REQUIRED, 1, 32, &channel, NULL},
-			{"amount", JX_STRING, JX_REQUIRED, 1, 24, &amount, NULL},
-		};
-		snprintf(prefix, sizeof prefix, "funding[%zu].", i);
-		jsonx_read(item, prefix, spec, 2, errors);
-		int64_t cents = 0;
-		snprintf(field, sizeof field, "funding[%zu].amount", i);
-		iv_amount(errors, field, amount, false, &cents);
-		if (channel == NULL)
-			continue;
-		snprintf(field, sizeof field, "funding[%zu].channel", i);
-		if (!iv_code_syntax(channel)) {
-			jsonx_error(errors, field, "unknown",
-				    "canale di finanziamento sconosciuto (lista funding-channels)");
-			continue;
-		}
-		bool dup = false;
-		for (size_t k = 0; k < in->nparts && !dup; k++)
-			dup = strcmp(in->part[k].channel, channel) == 0;
-		if (dup) {
-			jsonx_error(errors, field, "duplicate",
-				    "canale già presente: una sola quota per canale");
-			continue;
-		}
-		if (in->nparts < IV_MAX_FUNDING)
-			in->part[in->nparts++] = (struct iv_part){channel, cents, i};
-	}
-}
-
-/* Reads body (an object) as a whole intervention into *in, checking every
- * rule that needs no database: types, formats, the fields the nature
- * requires and refuses, dates and their order, amounts, shares and funding
- * against the cost, enumerations. Errors go to errors. */
-static void iv_parse(json_t *body, struct iv_rec *in, json_t *errors)
-{
-	static const char *const natures[] = {"periodic", "one_off", NULL};
-	static const char *const managements[] = {"single", "associated", NULL};
-	static const char *const statuses[] = {"active", "suspended", "ended", "cancelled", NULL};
-	memset(in, 0, sizeof *in);
-	in->in_charge = -1;
-	json_t *shares = NULL, *funding = NULL;
-	const char *hours = NULL, *monthly = NULL, *total = NULL;
-	iv_read_body(body, true, in, &shares, &funding, &hours, &monthly, &total, errors);
-	if (!json_is_object(body))
-		return;
-	if (in->management == NULL)
-		in->management = "single";
-	if (in->status == NULL)
-		in->status = "active";
-
-	iv_check_uuid(errors, "case_id", in->case_id);
-	iv_check_uuid(errors, "beneficiary_id", in->beneficiary_id);
-	iv_check_uuid(errors, "provider_id", in->provider_id);
-	if (in->service != NULL && !util_is_uuid(in->service) && !iv_code_syntax(in->service))
-		jsonx_error(errors, "service", "format",
-			    "l'id (UUID) o il codice di un servizio del catalogo");
-	if (in->nature != NULL && !jsonx_in(in->nature, natures)) {
-		jsonx_error(errors, "nature", "enum", "uno tra periodic, one_off");
-		in->nature = NULL;
-	}
-	if (!jsonx_in(in->management, managements))
-		jsonx_error(errors, "management", "enum", "uno tra single, associated");
-	if (!jsonx_in(in->status, statuses))
-		jsonx_error(errors, "status", "enum",
-			    "uno tra active, suspended, ended, cancelled");
-
-	iv_date(errors, "start_date", in->start_date, &in->start_days, &in->has_start);
-	iv_date(errors, "end_date", in->end_date, &in->end_days, &in->has_end);
-	iv_date(errors, "delivery_date", in->delivery_date, &in->delivery_days, &in->has_delivery);
-	iv_amount(errors, "monthly_amount", monthly, false, &in->monthly);
-	iv_amount(errors, "total_amount", total, false, &in->total);
-
-	/* The nature decides which fields are required and which are refused. */
-	bool periodic = in->nature && strcmp(in->nature, "periodic") == 0;
-	bool one_off = in->nature && strcmp(in->nature, "one_off") == 0;
-	if (periodic) {
-		if (in->start_date == NULL)
-			jsonx_error(errors, "start_date", "required",
-				    "obbligatorio per un intervento periodico");
-		if (monthly == NULL)
-			jsonx_error(errors, "monthly_amount", "required",
-				    "obbligatorio per un intervento periodico");
-		iv_refuse(errors, "delivery_date", in->delivery_date, in->nature);
-		iv_refuse(errors, "total_amount", total, in->nature);
-		if (in->has_start && in->has_end && in->end_days < in->start_days)
-			jsonx_error(errors, "end_date", "order",
-				    "la data di fine precede la data di inizio");
-		if (in->end_date == NULL && strcmp(in->status, "ended") == 0)
-			jsonx_error(errors, "end_date", "required",
-				    "obbligatorio per chiudere un intervento periodico (status "
-				    "ended)");
-	} else if (one_off) {
-		if (in->delivery_date == NULL)
-			jsonx_error(errors, "delivery_date", "required",
-				    "obbligatorio per un intervento una tantum");
-		if (total == NULL)
-			jsonx_error(errors, "total_amount", "required",
-				    "obbligatorio per un intervento una tantum");
-		iv_refuse(errors, "start_date", in->start_date, in->nature);
-		iv_refuse(errors, "end_date", in->end_date, in->nature);
-		iv_refuse(errors, "monthly_amount", monthly, in->nature);
-		iv_refuse(errors, "hours_per_month", hours, in->nature);
-	}
-
-	if (hours != NULL) {
-		int64_t hc = 0;
-		const char *rule;
-		if (validate_amount(hours, false, &hc, &rule) != NULL || hc > IV_MAX_HOURS_CENTS)
-			jsonx_error(errors, "hours_per_month",
-				    hc > IV_MAX_HOURS_CENTS ? "range" : rule,
-				    "ore al mese: numero positivo con al massimo due decimali, "
-				    "fino a 744 (es. 20.50)");
-		else
-			validate_format_cents(hc, in->hours, sizeof in->hours);
-	}
-
-	/* Means test (PresenzaProvaMezzi): 1 = ISEE, which needs the DSU. */
-	const char *rule, *m;
-	if (json_object_get(body, "means_test") != NULL &&
-	    (in->means_test < 1 || in->means_test > 4))
-		jsonx_error(errors, "means_test", "enum",
-			    "1 (ISEE), 2 (prova dei mezzi non ISEE), 3 (esente per il "
-			    "beneficiario), 4 (nessuna prova dei mezzi)");
-	if (in->dsu != NULL && (m = validate_dsu(in->dsu, &rule)) != NULL)
-		jsonx_error(errors, "dsu", rule, m);
-	if (in->means_test == 1 && in->dsu == NULL)
-		jsonx_error(errors, "dsu", "required",
-			    "obbligatorio quando la prestazione è soggetta a ISEE (means_test 1)");
-
-	json_t *area = json_object_get(body, "user_area");
-	if (json_is_integer(area) && (in->user_area < 1 || in->user_area > 3)) {
-		jsonx_error(errors, "user_area", "unknown",
-			    "area utenza SIUSS: 1, 2 o 3 (lista siuss-user-areas)");
-		in->user_area = -1; /* reported: neither absent nor valid */
-	}
-	if (in->application_protocol != NULL && strspn(in->application_protocol, " ") ==
-							 strlen(in->application_protocol))
-		jsonx_error(errors, "application_protocol", "format", "non può essere vuoto");
-
-	if (shares != NULL)
-		iv_parse_shares(shares, in, errors);
-	if (funding != NULL)
-		iv_parse_funding(funding, in, errors);
-
-	/* Amounts against the cost: the monthly amount of a periodic
-	 * intervention (funding is split per month), the total of a one-off. */
-	int64_t cost = periodic ? in->monthly : one_off ? in->total : 0;
-	if (cost > 0 && funding != NULL && in->nparts == json_array_size(funding)) {
-		int64_t sum = 0;
-		bool all_valid = true;
-		for (size_t k = 0; k < in->nparts; k++) {
-			sum += in->part[k].cents;
-			all_valid &= in->part[k].cents > 0;
-		}
-		if (all_valid && sum != cost) {
-			char s1[24], s2[24], msg[200];
-			validate_format_cents(sum, s1, sizeof s1);
-			validate_format_cents(cost, s2, sizeof s2);
-			snprintf(msg, sizeof msg,
-				 "la somma delle quote (%s) deve essere uguale al costo (%s, %s)",
-				 s1, s2, periodic ? "importo mensile" : "importo totale");
-			jsonx_error(errors, "funding", "sum", msg);
-		}
-	}
-	if (cost > 0) {
-		int64_t sum = 0;
-		for (int s = 0; s < SH__COUNT; s++)
-			sum += in->has_share[s] ? in->share[s] : 0;
-		if (sum > cost)
-			jsonx_error(errors, "shares", "sum",
-				    "le quote ente, utente e SSN insieme superano il costo");
-	}
-}
-
 static const struct db_stmt st_case = {
-	"interventions_case",
-	"SELECT person_id, area FROM social_case WHERE tenant_id = $1 AND id = $2",
+    "interventions_case",
+    "SELECT person_id, area FROM social_case WHERE tenant_id = $1 AND id = $2",
 };
 static const struct db_stmt st_provider = {
-	"interventions_provider",
-	"SELECT 1 FROM provider WHERE tenant_id = $1 AND id = $2",
+    "interventions_provider",
+    "SELECT 1 FROM provider WHERE tenant_id = $1 AND id = $2",
 };
+
 /* A service visible to the tenant: its own, or its Ambito's; by id or by
  * code (the tenant's own row first). */
 static const struct db_stmt st_service = {
-	"interventions_service",
-	"SELECT s.tenant_id, s.id, s.active, s.nature FROM service_catalogue s "
-	"WHERE (s.tenant_id = $1 OR s.tenant_id = (SELECT t.parent_id FROM tenant t "
-	"WHERE t.id = $1)) AND (($2::uuid IS NOT NULL AND s.id = $2::uuid) OR "
-	"($2::uuid IS NULL AND s.code = $3)) ORDER BY s.tenant_id = $1 DESC LIMIT 1",
+    "interventions_service",
+    "SELECT s.tenant_id, s.id, s.active, s.nature FROM service_catalogue s "
+    "WHERE (s.tenant_id = $1 OR s.tenant_id = (SELECT t.parent_id FROM tenant t "
+    "WHERE t.id = $1)) AND (($2::uuid IS NOT NULL AND s.id = $2::uuid) OR "
+    "($2::uuid IS NULL AND s.code = $3)) ORDER BY s.tenant_id = $1 DESC LIMIT 1",
 };
 
 /* Runs st with (tenant, id) into *r. Returns a db_rc. */
-static int iv_lookup(struct http_req *req, const struct db_stmt *st, const char *id,
-		     PGresult **r)
+static int iv_lookup(struct http_req *req, const struct db_stmt *st, const char *id, PGresult **r)
 {
 	const char *p[2] = {req->principal.tenant_id, id};
 	return db_exec(req->arena, st, 2, p, r);
@@ -507,10 +213,10 @@ static void iv_check_birth(const struct iv_rec *in, const char *birth, json_t *e
 		return;
 	if (in->has_start && born > in->start_days)
 		jsonx_error(errors, "start_date", "before_birth",
-			    "la data precede la nascita del beneficiario");
+		            "la data precede la nascita del beneficiario");
 	if (!in->has_start && in->has_delivery && born > in->delivery_days)
 		jsonx_error(errors, "delivery_date", "before_birth",
-			    "la data precede la nascita del beneficiario");
+		            "la data precede la nascita del beneficiario");
 }
 
 /* Checks what needs the database: the ids of the body belong to the caller's
@@ -523,7 +229,7 @@ static void iv_check_birth(const struct iv_rec *in, const char *birth, json_t *e
  * does not block changes, nor one no longer visible (a Comune that left its
  * Ambito keeps its interventions on the Ambito's services). */
 static int iv_check_refs(struct http_req *req, struct iv_rec *in, const char *cur_svc_tenant,
-			 json_t *errors)
+                         json_t *errors)
 {
 	bool update = cur_svc_tenant != NULL;
 	PGresult *r;
@@ -543,9 +249,10 @@ static int iv_check_refs(struct http_req *req, struct iv_rec *in, const char *cu
 			return rc;
 		if (PQntuples(r) != 1)
 			return iv_not_found(req, "case_id");
-		if (in->beneficiary_id != NULL && strcmp(PQgetvalue(r, 0, 0), in->beneficiary_id) != 0)
+		if (in->beneficiary_id != NULL &&
+		    strcmp(PQgetvalue(r, 0, 0), in->beneficiary_id) != 0)
 			jsonx_error(errors, "case_id", "mismatch",
-				    "la cartella non è del beneficiario (beneficiary_id)");
+			            "la cartella non è del beneficiario (beneficiary_id)");
 		/* In charge without an area: the case's area of presa in carico. */
 		if (in->in_charge == 1 && in->user_area == 0 && !PQgetisnull(r, 0, 1))
 			in->user_area = atoll(PQgetvalue(r, 0, 1));
@@ -559,7 +266,7 @@ static int iv_check_refs(struct http_req *req, struct iv_rec *in, const char *cu
 	if (in->service != NULL && (util_is_uuid(in->service) || iv_code_syntax(in->service))) {
 		bool by_id = util_is_uuid(in->service);
 		const char *p[3] = {req->principal.tenant_id, by_id ? in->service : NULL,
-				    in->service};
+		                    in->service};
 		if ((rc = db_exec(req->arena, &st_service, 3, p, &r)) != DB_OK)
 			return rc;
 		if (PQntuples(r) != 1 && update && by_id) {
@@ -569,22 +276,22 @@ static int iv_check_refs(struct http_req *req, struct iv_rec *in, const char *cu
 			if (by_id)
 				return iv_not_found(req, "service");
 			jsonx_error(errors, "service", "unknown",
-				    "nessun servizio con questo codice nel catalogo dell'ente o "
-				    "dell'Ambito");
+			            "nessun servizio con questo codice nel catalogo dell'ente o "
+			            "dell'Ambito");
 		} else {
 			util_strlcpy(in->service_tenant, PQgetvalue(r, 0, 0),
-				     sizeof in->service_tenant);
+			             sizeof in->service_tenant);
 			util_strlcpy(in->service_id, PQgetvalue(r, 0, 1), sizeof in->service_id);
 			const char *svc_nature = PQgetvalue(r, 0, 3);
 			if (!update && strcmp(PQgetvalue(r, 0, 2), "t") != 0)
 				jsonx_error(errors, "service", "unknown",
-					    "servizio non più attivo nel catalogo");
+				            "servizio non più attivo nel catalogo");
 			if (in->nature != NULL && strcmp(svc_nature, "both") != 0 &&
 			    strcmp(svc_nature, in->nature) != 0)
 				jsonx_error(errors, "nature", "mismatch",
-					    strcmp(svc_nature, "periodic") == 0
-						    ? "il servizio si eroga solo come periodico"
-						    : "il servizio si eroga solo una tantum");
+				            strcmp(svc_nature, "periodic") == 0
+				                ? "il servizio si eroga solo come periodico"
+				                : "il servizio si eroga solo una tantum");
 		}
 	}
 	for (size_t k = 0; k < in->nparts; k++) {
@@ -597,12 +304,13 @@ static int iv_check_refs(struct http_req *req, struct iv_rec *in, const char *cu
 	if (in->user_area > 0) {
 		char code[24];
 		snprintf(code, sizeof code, "%lld", in->user_area);
-		if ((rc = api_code_check(req, errors, "user_area", "siuss-user-areas", code)) != DB_OK)
+		if ((rc = api_code_check(req, errors, "user_area", "siuss-user-areas", code)) !=
+		    DB_OK)
 			return rc;
 	}
 	if (in->in_charge == 1 && in->user_area == 0)
 		jsonx_error(errors, "user_area", "required",
-			    "obbligatoria per un intervento in presa in carico (in_charge)");
+		            "obbligatoria per un intervento in presa in carico (in_charge)");
 	return 0;
 }
 
@@ -622,63 +330,63 @@ static void iv_params_fill(struct http_req *req, const struct iv_rec *in, struct
 {
 	bool periodic = strcmp(in->nature, "periodic") == 0;
 	const char *v[21] = {
-		in->case_id,
-		in->beneficiary_id,
-		in->service_tenant,
-		in->service_id,
-		in->nature,
-		periodic ? in->start_date : NULL,
-		periodic ? in->end_date : NULL,
-		periodic ? NULL : in->delivery_date,
-		iv_cents_text(req, periodic, in->monthly),
-		iv_cents_text(req, !periodic, in->total),
-		in->hours[0] ? in->hours : NULL,
-		arena_printf(req->arena, "%lld", in->means_test),
-		in->dsu,
-		iv_cents_text(req, in->has_share[SH_TENANT], in->share[SH_TENANT]),
-		iv_cents_text(req, in->has_share[SH_USER], in->share[SH_USER]),
-		iv_cents_text(req, in->has_share[SH_HEALTH], in->share[SH_HEALTH]),
-		in->management,
-		in->provider_id,
-		in->in_charge == 1 ? "true" : "false",
-		in->user_area > 0 ? arena_printf(req->arena, "%lld", in->user_area) : NULL,
-		in->application_protocol,
+	    in->case_id,
+	    in->beneficiary_id,
+	    in->service_tenant,
+	    in->service_id,
+	    in->nature,
+	    periodic ? in->start_date : NULL,
+	    periodic ? in->end_date : NULL,
+	    periodic ? NULL : in->delivery_date,
+	    iv_cents_text(req, periodic, in->monthly),
+	    iv_cents_text(req, !periodic, in->total),
+	    in->hours[0] ? in->hours : NULL,
+	    arena_printf(req->arena, "%lld", in->means_test),
+	    in->dsu,
+	    iv_cents_text(req, in->has_share[SH_TENANT], in->share[SH_TENANT]),
+	    iv_cents_text(req, in->has_share[SH_USER], in->share[SH_USER]),
+	    iv_cents_text(req, in->has_share[SH_HEALTH], in->share[SH_HEALTH]),
+	    in->management,
+	    in->provider_id,
+	    in->in_charge == 1 ? "true" : "false",
+	    in->user_area > 0 ? arena_printf(req->arena, "%lld", in->user_area) : NULL,
+	    in->application_protocol,
 	};
 	memcpy(p->v, v, sizeof v);
 }
 
 static const struct db_stmt st_insert = {
-	"interventions_insert",
-	"INSERT INTO intervention (tenant_id, id, case_id, beneficiary_id, service_tenant_id, "
-	"service_id, nature, start_date, end_date, delivery_date, monthly_amount_cents, "
-	"total_amount_cents, hours_per_month, means_test, dsu_protocol, share_tenant_cents, "
-	"share_user_cents, share_health_cents, management, provider_id, in_charge, user_area, "
-	"application_protocol, status, created_by, updated_by) VALUES ($1, $2, $3, $4, $5, $6, "
-	"$7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, "
-	"$25, $25)",
+    "interventions_insert",
+    "INSERT INTO intervention (tenant_id, id, case_id, beneficiary_id, service_tenant_id, "
+    "service_id, nature, start_date, end_date, delivery_date, monthly_amount_cents, "
+    "total_amount_cents, hours_per_month, means_test, dsu_protocol, share_tenant_cents, "
+    "share_user_cents, share_health_cents, management, provider_id, in_charge, user_area, "
+    "application_protocol, status, created_by, updated_by) VALUES ($1, $2, $3, $4, $5, $6, "
+    "$7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, "
+    "$25, $25)",
 };
 
 static const struct db_stmt st_update = {
-	"interventions_update",
-	"UPDATE intervention SET case_id = $3, end_date = $9, start_date = $8, "
-	"delivery_date = $10, monthly_amount_cents = $11, total_amount_cents = $12, "
-	"hours_per_month = $13, means_test = $14, dsu_protocol = $15, share_tenant_cents = $16, "
-	"share_user_cents = $17, share_health_cents = $18, management = $19, provider_id = $20, "
-	"in_charge = $21, user_area = $22, application_protocol = $23, status = $24, "
-	"updated_by = $25, updated_at = now(), version = version + 1 "
-	"WHERE tenant_id = $1 AND id = $2 AND version = $26 AND beneficiary_id = $4 "
-	"AND service_tenant_id = $5 AND service_id = $6 AND nature = $7",
+    "interventions_update",
+    "UPDATE intervention SET case_id = $3, end_date = $9, start_date = $8, "
+    "delivery_date = $10, monthly_amount_cents = $11, total_amount_cents = $12, "
+    "hours_per_month = $13, means_test = $14, dsu_protocol = $15, share_tenant_cents = $16, "
+    "share_user_cents = $17, share_health_cents = $18, management = $19, provider_id = $20, "
+    "in_charge = $21, user_area = $22, application_protocol = $23, status = $24, "
+    "updated_by = $25, updated_at = now(), version = version + 1 "
+    "WHERE tenant_id = $1 AND id = $2 AND version = $26 AND beneficiary_id = $4 "
+    "AND service_tenant_id = $5 AND service_id = $6 AND nature = $7",
 };
 
 static const struct db_stmt st_funding_clear = {
-	"interventions_funding_clear",
-	"DELETE FROM intervention_funding WHERE tenant_id = $1 AND intervention_id = $2",
+    "interventions_funding_clear",
+    "DELETE FROM intervention_funding WHERE tenant_id = $1 AND intervention_id = $2",
 };
 
 static const struct db_stmt st_funding_add = {
-	"interventions_funding_add",
-	"INSERT INTO intervention_funding (tenant_id, intervention_id, channel, amount_cents) "
-	"VALUES ($1, $2, $3, $4)",
+    "interventions_funding_add",
+    "INSERT INTO intervention_funding (tenant_id, intervention_id, channel, amount_cents) "
+    "VALUES ($1, $2, $3, $4)",
 };
 
 /* Writes the funding split of intervention id (replacing any). Returns a db_rc. */
@@ -699,7 +407,7 @@ static int iv_write_funding(struct http_req *req, const char *id, const struct i
  * tenant). Returns 0 when valid; 1 after replying (400 or 404); a negative
  * db_rc / CRYPT_INTEGRITY. */
 static int iv_validate(struct http_req *req, json_t *body, const char *cur_svc_tenant,
-		       struct iv_rec *in)
+                       struct iv_rec *in)
 {
 	json_t *errors = jsonx_errors_new();
 	if (errors == NULL || arena_defer(req->arena, (void (*)(void *))json_decref, errors) != 0)
@@ -741,7 +449,7 @@ int api_intervention_create(struct http_req *req)
 	if (strcmp(in.status, "cancelled") == 0) {
 		json_t *errors = jsonx_errors_new();
 		jsonx_error(errors, "status", "enum",
-			    "un nuovo intervento è active, suspended o ended");
+		            "un nuovo intervento è active, suspended o ended");
 		return http_reply_validation(req, errors);
 	}
 	char id[UTIL_UUID_LEN + 1];
@@ -816,8 +524,8 @@ static void iv_check_fixed(struct http_req *req, PGresult *r, json_t *current, j
 			same = strcmp(json_string_value(given), PQgetvalue(r, 0, C_SVC_CODE)) == 0;
 		if (!same)
 			jsonx_error(errors, fixed[i], "immutable",
-				    "non modificabile: annullare l'intervento (status cancelled) e "
-				    "registrarne uno nuovo");
+			            "non modificabile: annullare l'intervento (status cancelled) e "
+			            "registrarne uno nuovo");
 	}
 }
 
@@ -862,7 +570,7 @@ int api_intervention_update(struct http_req *req)
 	json_decref(errors);
 	if (strcmp(PQgetvalue(r, 0, C_STATUS), "cancelled") == 0)
 		return http_reply_problem(req, PROBLEM_CONFLICT,
-					  "L'intervento è annullato: non si può più modificare");
+		                          "L'intervento è annullato: non si può più modificare");
 
 	iv_merge(merged, req->json);
 	struct iv_rec in;
@@ -895,28 +603,27 @@ int api_intervention_update(struct http_req *req)
 /* ---------------------------------------------------------------- list */
 
 static const struct db_stmt st_list = {
-	"interventions_list",
-	"SELECT " IV_COLUMNS
-	"WHERE i.tenant_id = $1 "
-	"AND ($2::date IS NULL OR (coalesce(i.start_date, i.delivery_date), i.id) < ($2, $3::uuid)) "
-	"AND ($4::uuid IS NULL OR i.case_id = $4) "
-	"AND ($5::uuid IS NULL OR i.beneficiary_id = $5) "
-	"AND ($6::uuid IS NULL OR i.service_id = $6) "
-	"AND ($7::text IS NULL OR i.status = $7) "
-	"AND ($8::date IS NULL OR coalesce(i.end_date, i.delivery_date, 'infinity') >= $8) "
-	"AND ($9::date IS NULL OR coalesce(i.start_date, i.delivery_date) <= $9) "
-	"ORDER BY coalesce(i.start_date, i.delivery_date) DESC, i.id DESC LIMIT $10",
+    "interventions_list",
+    "SELECT " IV_COLUMNS "WHERE i.tenant_id = $1 "
+    "AND ($2::date IS NULL OR (coalesce(i.start_date, i.delivery_date), i.id) < ($2, $3::uuid)) "
+    "AND ($4::uuid IS NULL OR i.case_id = $4) "
+    "AND ($5::uuid IS NULL OR i.beneficiary_id = $5) "
+    "AND ($6::uuid IS NULL OR i.service_id = $6) "
+    "AND ($7::text IS NULL OR i.status = $7) "
+    "AND ($8::date IS NULL OR coalesce(i.end_date, i.delivery_date, 'infinity') >= $8) "
+    "AND ($9::date IS NULL OR coalesce(i.start_date, i.delivery_date) <= $9) "
+    "ORDER BY coalesce(i.start_date, i.delivery_date) DESC, i.id DESC LIMIT $10",
 };
 
 static const struct db_stmt st_person_exists = {
-	"interventions_person_exists",
-	"SELECT 1 FROM person WHERE tenant_id = $1 AND id = $2",
+    "interventions_person_exists",
+    "SELECT 1 FROM person WHERE tenant_id = $1 AND id = $2",
 };
 
 static const struct db_stmt st_service_visible = {
-	"interventions_service_visible",
-	"SELECT 1 FROM service_catalogue s WHERE s.id = $2 AND (s.tenant_id = $1 OR "
-	"s.tenant_id = (SELECT t.parent_id FROM tenant t WHERE t.id = $1))",
+    "interventions_service_visible",
+    "SELECT 1 FROM service_catalogue s WHERE s.id = $2 AND (s.tenant_id = $1 OR "
+    "s.tenant_id = (SELECT t.parent_id FROM tenant t WHERE t.id = $1))",
 };
 
 /* Checks an id filter: 400 when not a UUID, 404 naming it when the row is
@@ -928,7 +635,7 @@ static int iv_filter_id(struct http_req *req, const char *name, const struct db_
 		return 0;
 	if (!util_is_uuid(v)) {
 		http_reply_problem(req, PROBLEM_BAD_PARAMETER,
-				   arena_printf(req->arena, "%s deve essere un UUID", name));
+		                   arena_printf(req->arena, "%s deve essere un UUID", name));
 		return 1;
 	}
 	PGresult *r;
@@ -965,7 +672,7 @@ int api_intervention_list(struct http_req *req)
 	const char *status = http_query(req, "status");
 	if (status != NULL && !jsonx_in(status, statuses))
 		return http_reply_problem(req, PROBLEM_BAD_PARAMETER,
-					  "status: uno tra active, suspended, ended, cancelled");
+		                          "status: uno tra active, suspended, ended, cancelled");
 	const char *from = http_query(req, "from"), *to = http_query(req, "to");
 	int32_t dfrom = 0, dto = 0;
 	if (from != NULL && validate_date(from, &dfrom, NULL) != NULL)
@@ -985,15 +692,15 @@ int api_intervention_list(struct http_req *req)
 	char slimit[16];
 	snprintf(slimit, sizeof slimit, "%d", limit + 1);
 	const char *p[10] = {req->principal.tenant_id,
-			     c_date,
-			     c_id,
-			     http_query(req, "case_id"),
-			     http_query(req, "beneficiary_id"),
-			     http_query(req, "service_id"),
-			     status,
-			     from,
-			     to,
-			     slimit};
+	                     c_date,
+	                     c_id,
+	                     http_query(req, "case_id"),
+	                     http_query(req, "beneficiary_id"),
+	                     http_query(req, "service_id"),
+	                     status,
+	                     from,
+	                     to,
+	                     slimit};
 	PGresult *r;
 	rc = db_exec(req->arena, &st_list, 10, p, &r);
 	if (rc != DB_OK)
@@ -1004,10 +711,12 @@ int api_intervention_list(struct http_req *req)
 		json_array_append_new(items, iv_json(req, r, i));
 	json_t *next = json_null();
 	if (rows > limit) {
-		char *last = arena_printf(req->arena, "%s|%s", PQgetvalue(r, limit - 1, C_SORT_DATE),
-					  PQgetvalue(r, limit - 1, C_ID));
+		char *last =
+		    arena_printf(req->arena, "%s|%s", PQgetvalue(r, limit - 1, C_SORT_DATE),
+		                 PQgetvalue(r, limit - 1, C_ID));
 		json_decref(next);
 		next = last ? api_cursor_encode(req->arena, last) : NULL;
 	}
-	return http_reply_json(req, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
+	return http_reply_json(req, 200,
+	                       json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
 }

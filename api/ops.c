@@ -31,5 +31,5 @@ int api_metrics(struct http_req *req)
 int api_openapi(struct http_req *req)
 {
 	return http_reply_text(req, 200, "application/yaml; charset=utf-8", embedded_openapi_yaml,
-			       strlen(embedded_openapi_yaml));
+	                       strlen(embedded_openapi_yaml));
 }

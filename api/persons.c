@@ -17,20 +17,39 @@
 #include <time.h>
 
 /* The encrypted columns, in the order of PERSON_COLUMNS below. */
-enum person_enc_col { PC_FISCAL, PC_SURNAME, PC_GIVEN, PC_BIRTH_DATE, PC_BIRTH_PLACE, PC_ADDRESS,
-		      PC_CONTACTS, PC__COUNT };
+enum person_enc_col {
+	PC_FISCAL,
+	PC_SURNAME,
+	PC_GIVEN,
+	PC_BIRTH_DATE,
+	PC_BIRTH_PLACE,
+	PC_ADDRESS,
+	PC_CONTACTS,
+	PC__COUNT
+};
 static const char *const enc_column[PC__COUNT] = {
-	"fiscal_code", "surname", "given_name", "birth_date", "birth_place", "address", "contacts",
+    "fiscal_code", "surname", "given_name", "birth_date", "birth_place", "address", "contacts",
 };
 
-#define PERSON_COLUMNS                                                                         \
-	"id, version, fiscal_code_enc, surname_enc, given_name_enc, birth_date_enc, "          \
-	"birth_place_enc, address_enc, contacts_enc, fiscal_code_kind, sex, citizenship, "      \
-	"residence_istat, sealed, restricted, "                                                \
-	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "           \
+#define PERSON_COLUMNS                                                                             \
+	"id, version, fiscal_code_enc, surname_enc, given_name_enc, birth_date_enc, "              \
+	"birth_place_enc, address_enc, contacts_enc, fiscal_code_kind, sex, citizenship, "         \
+	"residence_istat, sealed, restricted, "                                                    \
+	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "               \
 	"to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-enum { COL_ID, COL_VERSION, COL_ENC0, COL_KIND = COL_ENC0 + PC__COUNT, COL_SEX, COL_CITIZENSHIP,
-       COL_RESIDENCE, COL_SEALED, COL_RESTRICTED, COL_CREATED, COL_UPDATED };
+enum {
+	COL_ID,
+	COL_VERSION,
+	COL_ENC0,
+	COL_KIND = COL_ENC0 + PC__COUNT,
+	COL_SEX,
+	COL_CITIZENSHIP,
+	COL_RESIDENCE,
+	COL_SEALED,
+	COL_RESTRICTED,
+	COL_CREATED,
+	COL_UPDATED
+};
 
 /* A person as given in a request body (strings borrowed from the JSON). */
 struct person_in {
@@ -61,7 +80,8 @@ static char *name_normalise(struct arena *a, const char *s)
 				letter = (char)toupper(c);
 		} else if (c == 0xC3 && i + 1 < n) {
 			unsigned char d = (unsigned char)s[++i] & 0xDF; /* fold case */
-			static const char map[32] = "AAAAAAACEEEEIIII" "DNOOOOO OUUUUY  ";
+			static const char map[32] = "AAAAAAACEEEEIIII"
+			                            "DNOOOOO OUUUUY  ";
 			letter = (d >= 0x80 && d < 0xA0) ? map[d - 0x80] : 0;
 			if (letter == ' ')
 				letter = 0;
@@ -100,14 +120,15 @@ static const char *contacts_parse(struct http_req *req, json_t *v, json_t *error
 	{
 		const char *kind = NULL, *value = NULL;
 		const struct jsonx_field spec[] = {
-			{"kind", JX_STRING, JX_REQUIRED, 1, 16, &kind, NULL},
-			{"value", JX_STRING, JX_REQUIRED, 1, 200, &value, NULL},
+		    {"kind", JX_STRING, JX_REQUIRED, 1, 16, &kind, NULL},
+		    {"value", JX_STRING, JX_REQUIRED, 1, 200, &value, NULL},
 		};
 		snprintf(prefix, sizeof prefix, "contacts[%zu].", i);
 		jsonx_read(c, prefix, spec, 2, errors);
 		if (kind && !jsonx_in(kind, kinds)) {
 			snprintf(prefix, sizeof prefix, "contacts[%zu].kind", i);
-			jsonx_error(errors, prefix, "enum", "uno tra phone, mobile, email, pec, other");
+			jsonx_error(errors, prefix, "enum",
+			            "uno tra phone, mobile, email, pec, other");
 		}
 	}
 	return json_array_size(errors) == before ? json_text(req->arena, v) : NULL;
@@ -121,8 +142,7 @@ static int32_t today_days(void)
 
 /* Reads a person body. partial: PATCH (nothing required, reason required).
  * Checks every field and their agreement with the fiscal code. */
-static void person_parse(struct http_req *req, bool partial, struct person_in *in,
-			 json_t *errors)
+static void person_parse(struct http_req *req, bool partial, struct person_in *in, json_t *errors)
 {
 	memset(in, 0, sizeof *in);
 	const char *cf = NULL, *surname = NULL, *given = NULL, *bdate = NULL, *bplace = NULL;
@@ -131,25 +151,24 @@ static void person_parse(struct http_req *req, bool partial, struct person_in *i
 	     g_addr = false, g_cont = false;
 	unsigned req_flag = partial ? 0 : JX_REQUIRED;
 	const struct jsonx_field spec[] = {
-		{"fiscal_code", JX_STRING, JX_NULLABLE, 11, 24, &cf, &g_cf}, /* spaces allowed */
-		{"surname", JX_STRING, req_flag, 1, 100, &surname, &g_sur},
-		{"given_name", JX_STRING, req_flag, 1, 100, &given, &g_given},
-		{"sex", JX_STRING, req_flag, 1, 1, &in->sex, &in->sex_given},
-		{"birth_date", JX_STRING, JX_NULLABLE, 10, 10, &bdate, &g_bd},
-		{"birth_place", JX_STRING, JX_NULLABLE, 4, 4, &bplace, &g_bp},
-		{"citizenship", JX_STRING, JX_NULLABLE, 3, 3, &in->citizenship,
-		 &in->citizenship_given},
-		{"residence", JX_STRING, JX_NULLABLE, 6, 6, &in->residence, &in->residence_given},
-		{"address", JX_OBJECT, JX_NULLABLE, 0, 0, &address, &g_addr},
-		{"contacts", JX_ARRAY, JX_NULLABLE, 0, 10, &contacts, &g_cont},
-		{"reason", JX_STRING, partial ? JX_REQUIRED : 0, 3, 500, &in->reason, NULL},
+	    {"fiscal_code", JX_STRING, JX_NULLABLE, 11, 24, &cf, &g_cf}, /* spaces allowed */
+	    {"surname", JX_STRING, req_flag, 1, 100, &surname, &g_sur},
+	    {"given_name", JX_STRING, req_flag, 1, 100, &given, &g_given},
+	    {"sex", JX_STRING, req_flag, 1, 1, &in->sex, &in->sex_given},
+	    {"birth_date", JX_STRING, JX_NULLABLE, 10, 10, &bdate, &g_bd},
+	    {"birth_place", JX_STRING, JX_NULLABLE, 4, 4, &bplace, &g_bp},
+	    {"citizenship", JX_STRING, JX_NULLABLE, 3, 3, &in->citizenship, &in->citizenship_given},
+	    {"residence", JX_STRING, JX_NULLABLE, 6, 6, &in->residence, &in->residence_given},
+	    {"address", JX_OBJECT, JX_NULLABLE, 0, 0, &address, &g_addr},
+	    {"contacts", JX_ARRAY, JX_NULLABLE, 0, 10, &contacts, &g_cont},
+	    {"reason", JX_STRING, partial ? JX_REQUIRED : 0, 3, 500, &in->reason, NULL},
 	};
 	if (jsonx_read(req->json, "", spec, sizeof spec / sizeof spec[0], errors) > 0 &&
 	    !json_is_object(req->json))
 		return;
 	if (!partial && in->reason != NULL)
 		jsonx_error(errors, "reason", "unknown",
-			    "il motivo si indica solo nelle rettifiche (PATCH)");
+		            "il motivo si indica solo nelle rettifiche (PATCH)");
 	/* "null" clears a nullable property; the spec reports it as absent. */
 	g_cf |= json_object_get(req->json, "fiscal_code") != NULL;
 	g_bd |= json_object_get(req->json, "birth_date") != NULL;
@@ -171,8 +190,8 @@ static void person_parse(struct http_req *req, bool partial, struct person_in *i
 		} else {
 			in->value[PC_FISCAL] = in->cf_norm;
 			in->cf_kind = kind == CF_PERSONAL  ? "personal"
-				      : kind == CF_NUMERIC ? "numeric"
-							   : "temporary";
+			              : kind == CF_NUMERIC ? "numeric"
+			                                   : "temporary";
 			have_info = kind == CF_PERSONAL;
 		}
 	}
@@ -183,7 +202,8 @@ static void person_parse(struct http_req *req, bool partial, struct person_in *i
 		if ((m = validate_date(bdate, &bdays, &rule)) != NULL)
 			jsonx_error(errors, "birth_date", rule, m);
 		else if (bdays > today_days())
-			jsonx_error(errors, "birth_date", "range", "la data di nascita è nel futuro");
+			jsonx_error(errors, "birth_date", "range",
+			            "la data di nascita è nel futuro");
 		else
 			in->birth_year = atoi(bdate);
 	}
@@ -200,17 +220,18 @@ static void person_parse(struct http_req *req, bool partial, struct person_in *i
 	/* A personal fiscal code encodes sex, birth date and place: they must agree. */
 	if (have_info) {
 		if (in->sex && in->sex[0] != info.sex)
-			jsonx_error(errors, "sex", "mismatch", "non concorda con il codice fiscale");
+			jsonx_error(errors, "sex", "mismatch",
+			            "non concorda con il codice fiscale");
 		if (bdate && strlen(bdate) == 10) {
 			int y = atoi(bdate), mo = atoi(bdate + 5), d = atoi(bdate + 8);
 			if (y % 100 != info.birth_year2 || mo != info.birth_month ||
 			    d != info.birth_day)
 				jsonx_error(errors, "birth_date", "mismatch",
-					    "non concorda con il codice fiscale");
+				            "non concorda con il codice fiscale");
 		}
 		if (bplace && strcmp(bplace, info.birth_place) != 0)
 			jsonx_error(errors, "birth_place", "mismatch",
-				    "non concorda con il codice fiscale");
+			            "non concorda con il codice fiscale");
 	}
 	in->value[PC_SURNAME] = surname;
 	in->value[PC_GIVEN] = given;
@@ -233,7 +254,7 @@ static void person_parse(struct http_req *req, bool partial, struct person_in *i
 			any |= in->given[i];
 		if (!any)
 			jsonx_error(errors, "", "min_properties",
-				    "indicare almeno un campo da rettificare");
+			            "indicare almeno un campo da rettificare");
 	}
 }
 
@@ -246,7 +267,7 @@ static int person_integrity(struct http_req *req)
 /* Decrypts column c of row into *out (NULL when SQL NULL). Returns a db_rc
  * or CRYPT_INTEGRITY. */
 static int person_dec(struct http_req *req, PGresult *r, int row, int c, const char *tenant,
-		      const char **out)
+                      const char **out)
 {
 	*out = NULL;
 	if (PQgetisnull(r, row, COL_ENC0 + c))
@@ -269,20 +290,20 @@ static json_t *person_json(struct http_req *req, PGresult *r, int row, int *rc)
 	json_t *address = v[PC_ADDRESS] ? json_loads(v[PC_ADDRESS], 0, NULL) : json_null();
 	json_t *contacts = v[PC_CONTACTS] ? json_loads(v[PC_CONTACTS], 0, NULL) : json_array();
 #define OPT(col) (PQgetisnull(r, row, col) ? json_null() : json_string(PQgetvalue(r, row, col)))
-#define OPTS(s) ((s) ? json_string(s) : json_null())
+#define OPTS(s)  ((s) ? json_string(s) : json_null())
 	json_t *o = json_pack(
-		"{s:s, s:o, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:I, s:s, "
-		"s:s}",
-		"id", PQgetvalue(r, row, COL_ID), "fiscal_code", OPTS(v[PC_FISCAL]),
-		"fiscal_code_kind", OPT(COL_KIND), "surname", v[PC_SURNAME] ? v[PC_SURNAME] : "",
-		"given_name", v[PC_GIVEN] ? v[PC_GIVEN] : "", "sex", PQgetvalue(r, row, COL_SEX),
-		"birth_date", OPTS(v[PC_BIRTH_DATE]), "birth_place", OPTS(v[PC_BIRTH_PLACE]),
-		"citizenship", OPT(COL_CITIZENSHIP), "residence", OPT(COL_RESIDENCE), "address",
-		address ? address : json_null(), "contacts", contacts ? contacts : json_array(),
-		"sealed", strcmp(PQgetvalue(r, row, COL_SEALED), "t") == 0, "restricted",
-		strcmp(PQgetvalue(r, row, COL_RESTRICTED), "t") == 0, "version",
-		(json_int_t)atoll(PQgetvalue(r, row, COL_VERSION)), "created_at",
-		PQgetvalue(r, row, COL_CREATED), "updated_at", PQgetvalue(r, row, COL_UPDATED));
+	    "{s:s, s:o, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:I, s:s, "
+	    "s:s}",
+	    "id", PQgetvalue(r, row, COL_ID), "fiscal_code", OPTS(v[PC_FISCAL]), "fiscal_code_kind",
+	    OPT(COL_KIND), "surname", v[PC_SURNAME] ? v[PC_SURNAME] : "", "given_name",
+	    v[PC_GIVEN] ? v[PC_GIVEN] : "", "sex", PQgetvalue(r, row, COL_SEX), "birth_date",
+	    OPTS(v[PC_BIRTH_DATE]), "birth_place", OPTS(v[PC_BIRTH_PLACE]), "citizenship",
+	    OPT(COL_CITIZENSHIP), "residence", OPT(COL_RESIDENCE), "address",
+	    address ? address : json_null(), "contacts", contacts ? contacts : json_array(),
+	    "sealed", strcmp(PQgetvalue(r, row, COL_SEALED), "t") == 0, "restricted",
+	    strcmp(PQgetvalue(r, row, COL_RESTRICTED), "t") == 0, "version",
+	    (json_int_t)atoll(PQgetvalue(r, row, COL_VERSION)), "created_at",
+	    PQgetvalue(r, row, COL_CREATED), "updated_at", PQgetvalue(r, row, COL_UPDATED));
 #undef OPT
 #undef OPTS
 	*rc = o ? DB_OK : DB_ERROR;
@@ -296,7 +317,7 @@ struct person_bidx {
 
 /* Computes the name index over "SURNAME|GIVEN NAME" (normalised). */
 static int name_index(struct http_req *req, const char *surname, const char *given,
-		      const char **out)
+                      const char **out)
 {
 	char *s = name_normalise(req->arena, surname), *g = name_normalise(req->arena, given);
 	char *both = (s && g) ? arena_printf(req->arena, "%s|%s", s, g) : NULL;
@@ -316,12 +337,12 @@ static int surname_index(struct http_req *req, const char *surname, const char *
 static int fiscal_index(struct http_req *req, const char *cf, const char **out)
 {
 	return crypt_blind_index(req->arena, req->principal.tenant_id, "person.fiscal_code", cf,
-				 out);
+	                         out);
 }
 
 static const struct db_stmt st_by_fiscal = {
-	"persons_by_fiscal",
-	"SELECT " PERSON_COLUMNS " FROM person WHERE tenant_id = $1 AND fiscal_code_bidx = $2",
+    "persons_by_fiscal",
+    "SELECT " PERSON_COLUMNS " FROM person WHERE tenant_id = $1 AND fiscal_code_bidx = $2",
 };
 
 /* Finds the person holding fiscal code cf (normalised), decrypting to be
@@ -349,15 +370,14 @@ static int person_find_fiscal(struct http_req *req, const char *cf, char id_out[
 static int person_conflict(struct http_req *req, const char *existing)
 {
 	char *loc = arena_printf(req->arena, "/api/v1/persons/%s", existing);
-	return http_reply_problem_with(req, PROBLEM_CONFLICT,
-				       "Esiste già una persona con questo codice fiscale",
-				       json_pack("{s:s, s:s?}", "existing_id", existing, "existing",
-						 loc));
+	return http_reply_problem_with(
+	    req, PROBLEM_CONFLICT, "Esiste già una persona con questo codice fiscale",
+	    json_pack("{s:s, s:s?}", "existing_id", existing, "existing", loc));
 }
 
 /* Encrypts in's value for column c and row id into *out (NULL stays NULL). */
 static int person_enc(struct http_req *req, const struct person_in *in, int c, const char *id,
-		      const char **out)
+                      const char **out)
 {
 	*out = NULL;
 	if (in->value[c] == NULL)
@@ -367,18 +387,18 @@ static int person_enc(struct http_req *req, const struct person_in *in, int c, c
 }
 
 static const struct db_stmt st_insert = {
-	"persons_insert",
-	"INSERT INTO person (tenant_id, id, fiscal_code_enc, surname_enc, given_name_enc, "
-	"birth_date_enc, birth_place_enc, address_enc, contacts_enc, fiscal_code_kind, "
-	"fiscal_code_bidx, surname_bidx, name_bidx, sex, birth_year, citizenship, "
-	"residence_istat, created_by, updated_by) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-	"$18, $18)",
+    "persons_insert",
+    "INSERT INTO person (tenant_id, id, fiscal_code_enc, surname_enc, given_name_enc, "
+    "birth_date_enc, birth_place_enc, address_enc, contacts_enc, fiscal_code_kind, "
+    "fiscal_code_bidx, surname_bidx, name_bidx, sex, birth_year, citizenship, "
+    "residence_istat, created_by, updated_by) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
+    "$18, $18)",
 };
 
 static const struct db_stmt st_one = {
-	"persons_one",
-	"SELECT " PERSON_COLUMNS " FROM person WHERE tenant_id = $1 AND id = $2",
+    "persons_one",
+    "SELECT " PERSON_COLUMNS " FROM person WHERE tenant_id = $1 AND id = $2",
 };
 
 /* Loads person id of the caller's tenant. Replies 404 and returns 1 when
@@ -438,11 +458,24 @@ int api_person_create(struct http_req *req)
 		return http_reply_db_error(req, rc);
 	char year[8];
 	snprintf(year, sizeof year, "%d", in.birth_year);
-	const char *p[18] = {req->principal.tenant_id, id, enc[PC_FISCAL], enc[PC_SURNAME],
-			     enc[PC_GIVEN], enc[PC_BIRTH_DATE], enc[PC_BIRTH_PLACE],
-			     enc[PC_ADDRESS], enc[PC_CONTACTS], in.cf_kind, bx.fiscal, bx.surname,
-			     bx.name, in.sex, in.birth_year ? year : NULL, in.citizenship,
-			     in.residence, req->principal.user_id};
+	const char *p[18] = {req->principal.tenant_id,
+	                     id,
+	                     enc[PC_FISCAL],
+	                     enc[PC_SURNAME],
+	                     enc[PC_GIVEN],
+	                     enc[PC_BIRTH_DATE],
+	                     enc[PC_BIRTH_PLACE],
+	                     enc[PC_ADDRESS],
+	                     enc[PC_CONTACTS],
+	                     in.cf_kind,
+	                     bx.fiscal,
+	                     bx.surname,
+	                     bx.name,
+	                     in.sex,
+	                     in.birth_year ? year : NULL,
+	                     in.citizenship,
+	                     in.residence,
+	                     req->principal.user_id};
 	rc = db_exec(req->arena, &st_insert, 18, p, NULL);
 	if (rc == DB_UNIQUE)
 		return HTTP_RETRY; /* a concurrent create: the retry answers 409 */
@@ -462,18 +495,18 @@ int api_person_read(struct http_req *req)
 }
 
 static const struct db_stmt st_list = {
-	"persons_list",
-	"SELECT " PERSON_COLUMNS " FROM person WHERE tenant_id = $1 "
-	"AND ($2::uuid IS NULL OR id > $2) "
-	"AND ($3::bytea IS NULL OR fiscal_code_bidx = $3) "
-	"AND ($4::bytea[] IS NULL OR name_bidx = ANY ($4) OR surname_bidx = $5) "
-	"ORDER BY id LIMIT $6",
+    "persons_list",
+    "SELECT " PERSON_COLUMNS " FROM person WHERE tenant_id = $1 "
+    "AND ($2::uuid IS NULL OR id > $2) "
+    "AND ($3::bytea IS NULL OR fiscal_code_bidx = $3) "
+    "AND ($4::bytea[] IS NULL OR name_bidx = ANY ($4) OR surname_bidx = $5) "
+    "ORDER BY id LIMIT $6",
 };
 
 /* Builds the name-index candidates for q: every split of its words into
  * surname + given name, plus the surname index of the whole of q. */
 static int search_indexes(struct http_req *req, const char *q, const char **arr,
-			  const char **surname_idx)
+                          const char **surname_idx)
 {
 	char *norm = name_normalise(req->arena, q);
 	if (norm == NULL)
@@ -490,7 +523,7 @@ static int search_indexes(struct http_req *req, const char *q, const char **arr,
 		rc = sur ? name_index(req, sur, sp + 1, &idx) : DB_ERROR;
 		if (rc == DB_OK) {
 			int w = snprintf(buf + used, cap - used, "%s\"\\%s\"", used > 1 ? "," : "",
-					 idx);
+			                 idx);
 			if (w < 0 || (size_t)w >= cap - used)
 				return DB_ERROR;
 			used += (size_t)w;
@@ -532,13 +565,13 @@ int api_person_list(struct http_req *req)
 		if (!validate_cf_normalise(cf, cf_norm, sizeof cf_norm) ||
 		    validate_fiscal_code(cf_norm, &kind, NULL, &rule) != NULL)
 			return http_reply_problem(req, PROBLEM_BAD_PARAMETER,
-						  "fiscal_code non è un codice fiscale valido");
+			                          "fiscal_code non è un codice fiscale valido");
 		rc = fiscal_index(req, cf_norm, &fidx);
 	}
 	if (rc == DB_OK && q) {
 		if (strlen(q) > 200 || name_normalise(req->arena, q)[0] == '\0')
 			return http_reply_problem(req, PROBLEM_BAD_PARAMETER,
-						  "q: cognome, oppure cognome e nome");
+			                          "q: cognome, oppure cognome e nome");
 		rc = search_indexes(req, q, &names, &sidx);
 	}
 	if (rc != DB_OK)
@@ -557,7 +590,7 @@ int api_person_list(struct http_req *req)
 		if (o == NULL) {
 			json_decref(items);
 			return rc == CRYPT_INTEGRITY ? person_integrity(req)
-						     : http_reply_db_error(req, rc);
+			                             : http_reply_db_error(req, rc);
 		}
 		/* Candidates from a blind index are confirmed on the plaintext. */
 		const char *fc = json_string_value(json_object_get(o, "fiscal_code"));
@@ -569,28 +602,29 @@ int api_person_list(struct http_req *req)
 		json_array_append_new(items, o);
 	}
 	json_t *next = rows > limit ? json_string(PQgetvalue(r, limit - 1, COL_ID)) : json_null();
-	return http_reply_json(req, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
+	return http_reply_json(req, 200,
+	                       json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
 }
 
 static const struct db_stmt st_update = {
-	"persons_update",
-	"UPDATE person SET fiscal_code_enc = $3, surname_enc = $4, given_name_enc = $5, "
-	"birth_date_enc = $6, birth_place_enc = $7, address_enc = $8, contacts_enc = $9, "
-	"fiscal_code_kind = $10, fiscal_code_bidx = $11, surname_bidx = $12, name_bidx = $13, "
-	"sex = $14, birth_year = $15, citizenship = $16, residence_istat = $17, "
-	"updated_by = $18, updated_at = now(), version = version + 1 "
-	"WHERE tenant_id = $1 AND id = $2 AND version = $19",
+    "persons_update",
+    "UPDATE person SET fiscal_code_enc = $3, surname_enc = $4, given_name_enc = $5, "
+    "birth_date_enc = $6, birth_place_enc = $7, address_enc = $8, contacts_enc = $9, "
+    "fiscal_code_kind = $10, fiscal_code_bidx = $11, surname_bidx = $12, name_bidx = $13, "
+    "sex = $14, birth_year = $15, citizenship = $16, residence_istat = $17, "
+    "updated_by = $18, updated_at = now(), version = version + 1 "
+    "WHERE tenant_id = $1 AND id = $2 AND version = $19",
 };
 
 static const struct db_stmt st_version = {
-	"persons_version_insert",
-	"INSERT INTO person_version (tenant_id, id, person_id, version, previous_enc, reason_enc, "
-	"changed_fields, changed_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    "persons_version_insert",
+    "INSERT INTO person_version (tenant_id, id, person_id, version, previous_enc, reason_enc, "
+    "changed_fields, changed_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 };
 
 /* Stores the representation being replaced, with why and by whom. */
 static int person_keep_version(struct http_req *req, const char *id, json_t *previous,
-			       const char *version, const char *reason, const char *fields)
+                               const char *version, const char *reason, const char *fields)
 {
 	char vid[UTIL_UUID_LEN + 1];
 	util_uuid_v4(vid);
@@ -605,8 +639,9 @@ static int person_keep_version(struct http_req *req, const char *id, json_t *pre
 		rc = crypt_encrypt(req->arena, &c2, reason, strlen(reason), &reason_enc);
 	if (rc != DB_OK)
 		return rc;
-	const char *p[8] = {req->principal.tenant_id, vid,    id,     version,
-			    prev_enc,                 reason_enc, fields, req->principal.user_id};
+	const char *p[8] = {
+	    req->principal.tenant_id, vid, id, version, prev_enc, reason_enc, fields,
+	    req->principal.user_id};
 	return db_exec(req->arena, &st_version, 8, p, NULL);
 }
 
@@ -663,7 +698,7 @@ int api_person_update(struct http_req *req)
 	if (in.value[PC_SURNAME] == NULL || in.value[PC_GIVEN] == NULL || in.sex == NULL) {
 		errors = jsonx_errors_new();
 		jsonx_error(errors, in.sex ? "surname" : "sex", "required",
-			    "non può essere cancellato");
+		            "non può essere cancellato");
 		return http_reply_validation(req, errors);
 	}
 	/* The merged record must still agree with its fiscal code. */
@@ -695,13 +730,13 @@ int api_person_update(struct http_req *req)
 	/* Which properties change, for the history. */
 	char fields[256] = "{";
 	size_t used = 1;
-	const char *names[] = {"fiscal_code", "surname",     "given_name", "sex",      "birth_date",
-			       "birth_place", "citizenship", "residence",  "address",  "contacts"};
+	const char *names[] = {"fiscal_code", "surname",     "given_name", "sex",     "birth_date",
+	                       "birth_place", "citizenship", "residence",  "address", "contacts"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		if (json_object_get(req->json, names[i]) == NULL)
 			continue;
 		int w = snprintf(fields + used, sizeof fields - used, "%s%s", used > 1 ? "," : "",
-				 names[i]);
+		                 names[i]);
 		if (w > 0 && (size_t)w < sizeof fields - used)
 			used += (size_t)w;
 	}
@@ -723,12 +758,25 @@ int api_person_update(struct http_req *req)
 		return http_reply_db_error(req, rc);
 	char year[8];
 	snprintf(year, sizeof year, "%d", in.birth_year);
-	const char *p[19] = {req->principal.tenant_id, id, enc[PC_FISCAL], enc[PC_SURNAME],
-			     enc[PC_GIVEN], enc[PC_BIRTH_DATE], enc[PC_BIRTH_PLACE],
-			     enc[PC_ADDRESS], enc[PC_CONTACTS],
-			     in.value[PC_FISCAL] ? in.cf_kind : NULL, bx.fiscal, bx.surname,
-			     bx.name, in.sex, in.value[PC_BIRTH_DATE] ? year : NULL, in.citizenship,
-			     in.residence, req->principal.user_id, version};
+	const char *p[19] = {req->principal.tenant_id,
+	                     id,
+	                     enc[PC_FISCAL],
+	                     enc[PC_SURNAME],
+	                     enc[PC_GIVEN],
+	                     enc[PC_BIRTH_DATE],
+	                     enc[PC_BIRTH_PLACE],
+	                     enc[PC_ADDRESS],
+	                     enc[PC_CONTACTS],
+	                     in.value[PC_FISCAL] ? in.cf_kind : NULL,
+	                     bx.fiscal,
+	                     bx.surname,
+	                     bx.name,
+	                     in.sex,
+	                     in.value[PC_BIRTH_DATE] ? year : NULL,
+	                     in.citizenship,
+	                     in.residence,
+	                     req->principal.user_id,
+	                     version};
 	PGresult *ur;
 	rc = db_exec(req->arena, &st_update, 19, p, &ur);
 	if (rc == DB_UNIQUE)
@@ -741,11 +789,11 @@ int api_person_update(struct http_req *req)
 }
 
 static const struct db_stmt st_history = {
-	"persons_history",
-	"SELECT v.id, v.version, v.previous_enc, v.reason_enc, v.changed_fields, "
-	"to_char(v.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-	"v.changed_by, u.username FROM person_version v LEFT JOIN app_user u ON u.id = v.changed_by "
-	"WHERE v.tenant_id = $1 AND v.person_id = $2 ORDER BY v.version DESC",
+    "persons_history",
+    "SELECT v.id, v.version, v.previous_enc, v.reason_enc, v.changed_fields, "
+    "to_char(v.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "v.changed_by, u.username FROM person_version v LEFT JOIN app_user u ON u.id = v.changed_by "
+    "WHERE v.tenant_id = $1 AND v.person_id = $2 ORDER BY v.version DESC",
 };
 
 /* GET /api/v1/persons/{id}/history */
@@ -763,9 +811,9 @@ int api_person_history(struct http_req *req)
 	json_t *items = json_array();
 	for (int i = 0; i < PQntuples(r); i++) {
 		struct crypt_ctx c1 = {"person_version", "previous", req->principal.tenant_id,
-				       PQgetvalue(r, i, 0)};
+		                       PQgetvalue(r, i, 0)};
 		struct crypt_ctx c2 = {"person_version", "reason", req->principal.tenant_id,
-				       PQgetvalue(r, i, 0)};
+		                       PQgetvalue(r, i, 0)};
 		const char *prev, *reason;
 		size_t len;
 		rc = crypt_decrypt(req->arena, &c1, PQgetvalue(r, i, 2), &prev, &len);
@@ -774,7 +822,7 @@ int api_person_history(struct http_req *req)
 		if (rc != DB_OK) {
 			json_decref(items);
 			return rc == CRYPT_INTEGRITY ? person_integrity(req)
-						     : http_reply_db_error(req, rc);
+			                             : http_reply_db_error(req, rc);
 		}
 		json_t *fields = json_array();
 		char *list = arena_strdup(req->arena, PQgetvalue(r, i, 4));
@@ -782,15 +830,15 @@ int api_person_history(struct http_req *req)
 			json_array_append_new(fields, json_string(tok));
 		json_t *previous = json_loads(prev, 0, NULL);
 		json_array_append_new(
-			items, json_pack("{s:I, s:s, s:o, s:s, s:o, s:o}", "version",
-					 (json_int_t)atoll(PQgetvalue(r, i, 1)), "changed_at",
-					 PQgetvalue(r, i, 5), "changed_by",
-					 json_pack("{s:s?, s:s?}", "id",
-						   PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6),
-						   "username",
-						   PQgetisnull(r, i, 7) ? NULL : PQgetvalue(r, i, 7)),
-					 "reason", reason, "changed_fields", fields, "previous",
-					 previous ? previous : json_null()));
+		    items, json_pack("{s:I, s:s, s:o, s:s, s:o, s:o}", "version",
+		                     (json_int_t)atoll(PQgetvalue(r, i, 1)), "changed_at",
+		                     PQgetvalue(r, i, 5), "changed_by",
+		                     json_pack("{s:s?, s:s?}", "id",
+		                               PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6),
+		                               "username",
+		                               PQgetisnull(r, i, 7) ? NULL : PQgetvalue(r, i, 7)),
+		                     "reason", reason, "changed_fields", fields, "previous",
+		                     previous ? previous : json_null()));
 	}
 	return http_reply_json(req, 200, json_pack("{s:o, s:n}", "items", items, "next_cursor"));
 }

@@ -51,18 +51,18 @@ static const struct db_stmt st_update = {
 };
 
 static const char *const provider_kinds[] = {"third_sector", "public", "private", "cooperative",
-					     NULL};
+                                             NULL};
 
 /* The provider as the API shows it (new reference). */
 static json_t *provider_json(PGresult *r, int i)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:s}", "id", PQgetvalue(r, i, PV_ID),
-			 "name", PQgetvalue(r, i, PV_NAME), "tax_code", PQgetvalue(r, i, PV_TAX),
-			 "kind", PQgetvalue(r, i, PV_KIND), "cudes_code",
-			 PQgetisnull(r, i, PV_CUDES) ? json_null()
-						     : json_string(PQgetvalue(r, i, PV_CUDES)),
-			 "version", (json_int_t)atoll(PQgetvalue(r, i, PV_VERSION)), "created_at",
-			 PQgetvalue(r, i, PV_CREATED), "updated_at", PQgetvalue(r, i, PV_UPDATED));
+	                 "name", PQgetvalue(r, i, PV_NAME), "tax_code", PQgetvalue(r, i, PV_TAX),
+	                 "kind", PQgetvalue(r, i, PV_KIND), "cudes_code",
+	                 PQgetisnull(r, i, PV_CUDES) ? json_null()
+	                                             : json_string(PQgetvalue(r, i, PV_CUDES)),
+	                 "version", (json_int_t)atoll(PQgetvalue(r, i, PV_VERSION)), "created_at",
+	                 PQgetvalue(r, i, PV_CREATED), "updated_at", PQgetvalue(r, i, PV_UPDATED));
 }
 
 static bool is_digit(char c)
@@ -129,14 +129,14 @@ int api_provider_list(struct http_req *req)
 	const char *tax = http_query(req, "tax_code"), *kind = http_query(req, "kind");
 	if (kind != NULL && !jsonx_in(kind, provider_kinds))
 		return http_reply_problem(req, PROBLEM_BAD_PARAMETER,
-					  "kind: third_sector, public, private o cooperative");
+		                          "kind: third_sector, public, private o cooperative");
 	if (tax != NULL) {
 		bool ok;
 		tax = tax_code_normalise(req->arena, tax, &ok);
 		if (!ok)
 			return http_reply_problem(req, PROBLEM_BAD_PARAMETER,
-						  "tax_code: partita IVA (11 cifre) o codice "
-						  "fiscale (16 caratteri)");
+			                          "tax_code: partita IVA (11 cifre) o codice "
+			                          "fiscale (16 caratteri)");
 	}
 	bool bad;
 	char *after = (char *)api_cursor_decode(req, UTIL_UUID_LEN + 1 + 800, &bad);
@@ -168,7 +168,7 @@ int api_provider_list(struct http_req *req)
 	if (rows > limit) {
 		const char *last =
 		    arena_printf(req->arena, "%s|%s", PQgetvalue(r, limit - 1, PV_ID),
-				 PQgetvalue(r, limit - 1, PV_NAME));
+		                 PQgetvalue(r, limit - 1, PV_NAME));
 		if (last == NULL || (next = api_cursor_encode(req->arena, last)) == NULL) {
 			json_decref(items);
 			return -1;
@@ -213,7 +213,7 @@ struct provider_in {
 
 /* Reads and checks the body; returns the number of errors appended. */
 static size_t provider_read_body(struct http_req *req, bool create, struct provider_in *in,
-				 json_t *errors)
+                                 json_t *errors)
 {
 	const char *tax = NULL;
 	bool cudes_present = false;
@@ -231,11 +231,11 @@ static size_t provider_read_body(struct http_req *req, bool create, struct provi
 		in->tax_code = tax_code_normalise(req->arena, tax, &ok);
 		if (!ok)
 			jsonx_error(errors, "tax_code", "pattern",
-				    "partita IVA (11 cifre) o codice fiscale (16 caratteri)");
+			            "partita IVA (11 cifre) o codice fiscale (16 caratteri)");
 	}
 	if (in->kind != NULL && !jsonx_in(in->kind, provider_kinds))
 		jsonx_error(errors, "kind", "enum",
-			    "valori ammessi: third_sector, public, private, cooperative");
+		            "valori ammessi: third_sector, public, private, cooperative");
 	in->cudes_given = cudes_present || json_is_null(json_object_get(req->json, "cudes_code"));
 	if (in->cudes_code != NULL && !cudes_ok(in->cudes_code))
 		jsonx_error(errors, "cudes_code", "pattern", "da 6 a 12 cifre");
@@ -245,7 +245,7 @@ static size_t provider_read_body(struct http_req *req, bool create, struct provi
 /* Replies 409 naming the tenant's provider that already has tax_code (other
  * than except_id); returns 1 then, 0 when the code is free (or *rc fails). */
 static int provider_tax_taken(struct http_req *req, const char *tax_code, const char *except_id,
-			      int *rc)
+                              int *rc)
 {
 	const char *p[3] = {req->principal.tenant_id, tax_code, except_id};
 	PGresult *r;
@@ -255,9 +255,9 @@ static int provider_tax_taken(struct http_req *req, const char *tax_code, const 
 	const char *id = PQgetvalue(r, 0, 0);
 	http_add_header(req, "Location", arena_printf(req->arena, "/api/v1/providers/%s", id));
 	http_reply_problem(req, PROBLEM_CONFLICT,
-			   arena_printf(req->arena,
-					"partita IVA o codice fiscale già registrato: fornitore %s",
-					id));
+	                   arena_printf(req->arena,
+	                                "partita IVA o codice fiscale già registrato: fornitore %s",
+	                                id));
 	return 1;
 }
 
@@ -277,11 +277,11 @@ int api_provider_create(struct http_req *req)
 	if (rc != DB_OK)
 		return http_reply_db_error(req, rc);
 	const char *p[6] = {req->principal.tenant_id,
-			    in.name,
-			    in.tax_code,
-			    in.kind,
-			    in.cudes_code,
-			    req->principal.user_id[0] ? req->principal.user_id : NULL};
+	                    in.name,
+	                    in.tax_code,
+	                    in.kind,
+	                    in.cudes_code,
+	                    req->principal.user_id[0] ? req->principal.user_id : NULL};
 	PGresult *r;
 	rc = db_exec(req->arena, &st_insert, 6, p, &r);
 	if (rc != DB_OK)
@@ -322,21 +322,21 @@ int api_provider_update(struct http_req *req)
 		return http_reply_db_error(req, rc);
 	const char *cudes =
 	    in.cudes_given ? in.cudes_code
-			   : (PQgetisnull(cur, 0, PV_CUDES) ? NULL : PQgetvalue(cur, 0, PV_CUDES));
+	                   : (PQgetisnull(cur, 0, PV_CUDES) ? NULL : PQgetvalue(cur, 0, PV_CUDES));
 	const char *p[8] = {req->principal.tenant_id,
-			    id,
-			    in.name ? in.name : PQgetvalue(cur, 0, PV_NAME),
-			    in.tax_code ? in.tax_code : PQgetvalue(cur, 0, PV_TAX),
-			    in.kind ? in.kind : PQgetvalue(cur, 0, PV_KIND),
-			    cudes,
-			    req->principal.user_id[0] ? req->principal.user_id : NULL,
-			    PQgetvalue(cur, 0, PV_VERSION)};
+	                    id,
+	                    in.name ? in.name : PQgetvalue(cur, 0, PV_NAME),
+	                    in.tax_code ? in.tax_code : PQgetvalue(cur, 0, PV_TAX),
+	                    in.kind ? in.kind : PQgetvalue(cur, 0, PV_KIND),
+	                    cudes,
+	                    req->principal.user_id[0] ? req->principal.user_id : NULL,
+	                    PQgetvalue(cur, 0, PV_VERSION)};
 	PGresult *r;
 	rc = db_exec(req->arena, &st_update, 8, p, &r);
 	if (rc != DB_OK)
 		return http_reply_db_error(req, rc);
 	if (PQntuples(r) != 1)
 		return http_reply_problem(req, PROBLEM_PRECONDITION_FAILED,
-					  "Rileggere la risorsa e ripetere la modifica");
+		                          "Rileggere la risorsa e ripetere la modifica");
 	return provider_reply(req, 200);
 }

@@ -20,11 +20,11 @@
  * the same whatever failed: unknown user, wrong password, disabled account. */
 static int login_failed(struct http_req *req, const char *acct_key, const char *addr_key)
 {
-	int rc = throttle_fail(req->arena, acct_key, config.login_max_failures,
-			       config.login_window);
+	int rc =
+	    throttle_fail(req->arena, acct_key, config.login_max_failures, config.login_window);
 	if (rc == DB_OK)
 		rc = throttle_fail(req->arena, addr_key, 4 * config.login_max_failures,
-				   config.login_window);
+		                   config.login_window);
 	if (rc != DB_OK)
 		return http_reply_db_error(req, rc);
 	req->commit_on_error = true;
@@ -32,13 +32,13 @@ static int login_failed(struct http_req *req, const char *acct_key, const char *
 }
 
 /* Builds the session representation shared by login and GET current. */
-static json_t *session_json(const char *user_id, const char *username,
-			    const struct users_tenant *t, unsigned roles, const char *expires_at)
+static json_t *session_json(const char *user_id, const char *username, const struct users_tenant *t,
+                            unsigned roles, const char *expires_at)
 {
 	return json_pack("{s:s, s:i, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s}, s:o}", "expires_at",
-			 expires_at, "idle_timeout_seconds", config.session_idle, "user", "id",
-			 user_id, "username", username, "tenant", "id", t->id, "code", t->code,
-			 "name", t->name, "kind", t->kind, "roles", api_roles_json(roles));
+	                 expires_at, "idle_timeout_seconds", config.session_idle, "user", "id",
+	                 user_id, "username", username, "tenant", "id", t->id, "code", t->code,
+	                 "name", t->name, "kind", t->kind, "roles", api_roles_json(roles));
 }
 
 /* POST /api/v1/sessions */
@@ -46,9 +46,9 @@ int api_session_create(struct http_req *req)
 {
 	const char *username = NULL, *password = NULL, *tenant = NULL;
 	const struct jsonx_field spec[] = {
-		{"username", JX_STRING, JX_REQUIRED, 1, 64, &username, NULL},
-		{"password", JX_STRING, JX_REQUIRED, 1, PASSWORD_MAX_BYTES, &password, NULL},
-		{"tenant", JX_STRING, JX_REQUIRED, 1, 32, &tenant, NULL},
+	    {"username", JX_STRING, JX_REQUIRED, 1, 64, &username, NULL},
+	    {"password", JX_STRING, JX_REQUIRED, 1, PASSWORD_MAX_BYTES, &password, NULL},
+	    {"tenant", JX_STRING, JX_REQUIRED, 1, 32, &tenant, NULL},
 	};
 	if (api_require_body(req))
 		return 0;
@@ -73,8 +73,9 @@ int api_session_create(struct http_req *req)
 		char s[24];
 		snprintf(s, sizeof s, "%ld", wait);
 		http_add_header(req, "Retry-After", s);
-		return http_reply_problem(req, PROBLEM_TOO_MANY_REQUESTS,
-					  "Troppi tentativi di accesso falliti: riprovare più tardi");
+		return http_reply_problem(
+		    req, PROBLEM_TOO_MANY_REQUESTS,
+		    "Troppi tentativi di accesso falliti: riprovare più tardi");
 	}
 
 	struct users_tenant t;
@@ -122,10 +123,10 @@ int api_session_create(struct http_req *req)
 }
 
 static const struct db_stmt st_current = {
-	"session_current",
-	"SELECT to_char(s.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-	"t.name, t.kind FROM session s JOIN tenant t ON t.id = s.tenant_id "
-	"WHERE s.tenant_id = $1 AND s.id = $2",
+    "session_current",
+    "SELECT to_char(s.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "t.name, t.kind FROM session s JOIN tenant t ON t.id = s.tenant_id "
+    "WHERE s.tenant_id = $1 AND s.id = $2",
 };
 
 /* GET /api/v1/sessions/current */
@@ -144,9 +145,8 @@ int api_session_read(struct http_req *req)
 	util_strlcpy(t.code, pr->tenant_code, sizeof t.code);
 	util_strlcpy(t.name, PQgetvalue(r, 0, 1), sizeof t.name);
 	util_strlcpy(t.kind, PQgetvalue(r, 0, 2), sizeof t.kind);
-	return http_reply_json(req, 200,
-			       session_json(pr->user_id, pr->username, &t, pr->roles,
-					    PQgetvalue(r, 0, 0)));
+	return http_reply_json(
+	    req, 200, session_json(pr->user_id, pr->username, &t, pr->roles, PQgetvalue(r, 0, 0)));
 }
 
 /* DELETE /api/v1/sessions/current */

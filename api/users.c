@@ -18,26 +18,27 @@ static json_t *user_json(PGresult *r, int row, const char *tenant_id)
 {
 	uint32_t roles = policy_roles_from_array(PQgetvalue(r, row, 5));
 	return json_pack("{s:s, s:s, s:b, s:b, s:o, s:I}", "id", PQgetvalue(r, row, 0), "username",
-			 PQgetvalue(r, row, 1), "disabled", strcmp(PQgetvalue(r, row, 2), "t") == 0,
-			 "home_tenant", strcmp(PQgetvalue(r, row, 4), tenant_id) == 0, "roles",
-			 api_roles_json(roles), "version", (json_int_t)atoll(PQgetvalue(r, row, 3)));
+	                 PQgetvalue(r, row, 1), "disabled", strcmp(PQgetvalue(r, row, 2), "t") == 0,
+	                 "home_tenant", strcmp(PQgetvalue(r, row, 4), tenant_id) == 0, "roles",
+	                 api_roles_json(roles), "version",
+	                 (json_int_t)atoll(PQgetvalue(r, row, 3)));
 }
 
-#define USER_SELECT                                                                            \
-	"SELECT u.id, u.username, u.disabled, u.version, u.home_tenant_id, "                   \
-	"coalesce((SELECT array_agg(r.role ORDER BY r.role) FROM user_role r "                 \
-	"          WHERE r.tenant_id = $1 AND r.user_id = u.id), '{}') "                       \
-	"FROM app_user u WHERE (u.home_tenant_id = $1 OR EXISTS (SELECT 1 FROM user_role r "   \
+#define USER_SELECT                                                                                \
+	"SELECT u.id, u.username, u.disabled, u.version, u.home_tenant_id, "                       \
+	"coalesce((SELECT array_agg(r.role ORDER BY r.role) FROM user_role r "                     \
+	"          WHERE r.tenant_id = $1 AND r.user_id = u.id), '{}') "                           \
+	"FROM app_user u WHERE (u.home_tenant_id = $1 OR EXISTS (SELECT 1 FROM user_role r "       \
 	"WHERE r.tenant_id = $1 AND r.user_id = u.id)) "
 
 static const struct db_stmt st_list = {
-	"users_list",
-	USER_SELECT "AND ($2::text IS NULL OR u.username > $2) ORDER BY u.username LIMIT $3",
+    "users_list",
+    USER_SELECT "AND ($2::text IS NULL OR u.username > $2) ORDER BY u.username LIMIT $3",
 };
 
 static const struct db_stmt st_one = {
-	"users_one",
-	USER_SELECT "AND u.id = $2",
+    "users_one",
+    USER_SELECT "AND u.id = $2",
 };
 
 /* Decodes an opaque cursor (base64url of the last username) into the arena.
@@ -51,8 +52,9 @@ static const char *user_cursor(struct http_req *req, bool *bad)
 	size_t cap = strlen(c) + 1;
 	unsigned char *out = arena_alloc(req->arena, cap);
 	size_t len = 0;
-	if (out == NULL || sodium_base642bin(out, cap, c, strlen(c), NULL, &len, NULL,
-					     sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+	if (out == NULL ||
+	    sodium_base642bin(out, cap, c, strlen(c), NULL, &len, NULL,
+	                      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
 	    len == 0 || len > 64) {
 		*bad = true;
 		return NULL;
@@ -90,7 +92,8 @@ int api_user_list(struct http_req *req)
 		json_decref(next);
 		next = json_string(enc);
 	}
-	return http_reply_json(req, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
+	return http_reply_json(req, 200,
+	                       json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
 }
 
 /* Reads the account {id} as seen from the caller's tenant into *out
@@ -132,8 +135,8 @@ static uint32_t roles_from_json(json_t *arr, json_t *errors)
 		uint32_t b = json_is_string(v) ? policy_role_bit(json_string_value(v)) : 0;
 		if (b == 0)
 			jsonx_error(errors, field, "enum",
-				    "ruolo sconosciuto: social_worker, administrative, "
-				    "service_manager, planning_office, dpo o admin");
+			            "ruolo sconosciuto: social_worker, administrative, "
+			            "service_manager, planning_office, dpo o admin");
 		else if (bits & b)
 			jsonx_error(errors, field, "unique", "ruolo ripetuto");
 		bits |= b;
@@ -147,7 +150,8 @@ static void password_check(const char *password, json_t *errors)
 	const char *why = password ? password_policy_error(password) : NULL;
 	if (why)
 		jsonx_error(errors, "password",
-			    strlen(password) > PASSWORD_MAX_BYTES ? "max_length" : "min_length", why);
+		            strlen(password) > PASSWORD_MAX_BYTES ? "max_length" : "min_length",
+		            why);
 }
 
 /* True when name is an acceptable username (lower case, 3-64, [a-z0-9._-]). */
@@ -171,9 +175,9 @@ int api_user_create(struct http_req *req)
 	const char *username = NULL, *password = NULL;
 	json_t *roles_arr = NULL;
 	const struct jsonx_field spec[] = {
-		{"username", JX_STRING, JX_REQUIRED, 3, 64, &username, NULL},
-		{"password", JX_STRING, JX_REQUIRED, 1, PASSWORD_MAX_BYTES, &password, NULL},
-		{"roles", JX_ARRAY, JX_REQUIRED, 1, POLICY_ROLE_COUNT, &roles_arr, NULL},
+	    {"username", JX_STRING, JX_REQUIRED, 3, 64, &username, NULL},
+	    {"password", JX_STRING, JX_REQUIRED, 1, PASSWORD_MAX_BYTES, &password, NULL},
+	    {"roles", JX_ARRAY, JX_REQUIRED, 1, POLICY_ROLE_COUNT, &roles_arr, NULL},
 	};
 	if (api_require_body(req))
 		return 0;
@@ -181,8 +185,8 @@ int api_user_create(struct http_req *req)
 	jsonx_read(req->json, "", spec, sizeof spec / sizeof spec[0], errors);
 	if (username && strlen(username) >= 3 && strlen(username) <= 64 && !username_ok(username))
 		jsonx_error(errors, "username", "pattern",
-			    "3-64 caratteri minuscoli: lettere, cifre, punto, trattino, trattino "
-			    "basso; inizia con lettera o cifra");
+		            "3-64 caratteri minuscoli: lettere, cifre, punto, trattino, trattino "
+		            "basso; inizia con lettera o cifra");
 	password_check(password, errors);
 	uint32_t roles = roles_arr ? roles_from_json(roles_arr, errors) : 0;
 	if (json_array_size(errors) > 0)
@@ -198,7 +202,7 @@ int api_user_create(struct http_req *req)
 		return http_reply_problem(req, PROBLEM_CONFLICT, "username già in uso");
 	if (rc == DB_OK)
 		rc = users_set_roles(req->arena, req->principal.tenant_id, id, roles,
-				     req->principal.user_id);
+		                     req->principal.user_id);
 	if (rc != DB_OK)
 		return http_reply_db_error(req, rc);
 	req->params[0] = arena_strdup(req->arena, id);
@@ -217,9 +221,9 @@ int api_user_update(struct http_req *req)
 	int disabled = -1;
 	const char *password = NULL;
 	const struct jsonx_field spec[] = {
-		{"roles", JX_ARRAY, 0, 0, POLICY_ROLE_COUNT, &roles_arr, NULL},
-		{"disabled", JX_BOOL, 0, 0, 0, &disabled, NULL},
-		{"password", JX_STRING, 0, 1, PASSWORD_MAX_BYTES, &password, NULL},
+	    {"roles", JX_ARRAY, 0, 0, POLICY_ROLE_COUNT, &roles_arr, NULL},
+	    {"disabled", JX_BOOL, 0, 0, 0, &disabled, NULL},
+	    {"password", JX_STRING, 0, 1, PASSWORD_MAX_BYTES, &password, NULL},
 	};
 	if (api_require_body(req))
 		return 0;
@@ -229,7 +233,7 @@ int api_user_update(struct http_req *req)
 	uint32_t roles = roles_arr ? roles_from_json(roles_arr, errors) : 0;
 	if (json_object_size(req->json) == 0)
 		jsonx_error(errors, "", "min_properties",
-			    "indicare almeno uno tra roles, disabled, password");
+		            "indicare almeno uno tra roles, disabled, password");
 	if (json_array_size(errors) > 0)
 		return http_reply_validation(req, errors);
 	json_decref(errors);
@@ -244,16 +248,16 @@ int api_user_update(struct http_req *req)
 	bool home = strcmp(PQgetvalue(r, 0, 4), req->principal.tenant_id) == 0;
 	if ((disabled >= 0 || password != NULL) && !home)
 		return http_reply_problem(req, PROBLEM_FORBIDDEN,
-					  "disabled, password: l'account appartiene a un altro "
-					  "ente; qui si possono cambiare solo i ruoli");
+		                          "disabled, password: l'account appartiene a un altro "
+		                          "ente; qui si possono cambiare solo i ruoli");
 	if (disabled == 1 && strcmp(id, req->principal.user_id) == 0)
 		return http_reply_problem(req, PROBLEM_CONFLICT,
-					  "non è possibile disattivare il proprio account");
+		                          "non è possibile disattivare il proprio account");
 
 	int rc = DB_OK;
 	if (roles_arr)
 		rc = users_set_roles(req->arena, req->principal.tenant_id, id, roles,
-				     req->principal.user_id);
+		                     req->principal.user_id);
 	if (rc == DB_OK && disabled >= 0)
 		rc = users_set_disabled(req->arena, id, disabled == 1);
 	if (rc == DB_OK && password != NULL) {

@@ -8,18 +8,18 @@
 #include <stdint.h>
 
 enum validate_cf_kind {
-	CF_PERSONAL,    /* 16 characters, check character verified, omocodia decoded */
-	CF_NUMERIC,     /* 11 digits (codice fiscale provvisorio), check digit verified */
-	CF_TEMPORARY,   /* STP/ENI code for people without a fiscal code: STP|ENI + 13 digits */
+	CF_PERSONAL,  /* 16 characters, check character verified, omocodia decoded */
+	CF_NUMERIC,   /* 11 digits (codice fiscale provvisorio), check digit verified */
+	CF_TEMPORARY, /* STP/ENI code for people without a fiscal code: STP|ENI + 13 digits */
 };
 
 /* Decoded facts of a 16-character fiscal code. */
 struct validate_cf_info {
-	char sex;             /* 'M' or 'F' */
-	int birth_year2;      /* two digits as written */
-	int birth_month;      /* 1-12 */
-	int birth_day;        /* 1-31 */
-	char birth_place[5];  /* Belfiore code, omocodia decoded */
+	char sex;            /* 'M' or 'F' */
+	int birth_year2;     /* two digits as written */
+	int birth_month;     /* 1-12 */
+	int birth_day;       /* 1-31 */
+	char birth_place[5]; /* Belfiore code, omocodia decoded */
 };
 
 /* Upper-cases and strips spaces of a fiscal code into out (size >= 17);
@@ -29,7 +29,7 @@ bool validate_cf_normalise(const char *in, char *out, unsigned outsz);
 /* Checks a normalised fiscal code. Sets *kind; fills *info for CF_PERSONAL
  * (info may be NULL). */
 const char *validate_fiscal_code(const char *cf, enum validate_cf_kind *kind,
-				 struct validate_cf_info *info, const char **rule);
+                                 struct validate_cf_info *info, const char **rule);
 
 /* Check letter of a 16-character fiscal code computed over its first 15
  * characters as written (omocodic letters included); '\0' when one of them is

@@ -33,11 +33,11 @@
 #include <unistd.h>
 
 #define CRYPT_FINGERPRINT_INPUT "cartella-kek-fingerprint|v1"
-#define CRYPT_BIDX_LABEL	"cartella-bidx|"
-#define CRYPT_PLAIN_MAX		((size_t)256 * 1024 * 1024)
-#define CRYPT_NAME_MAX		64
-#define CRYPT_CACHE_MAX		4096
-#define CRYPT_HDR_LEN		(1 + 4)
+#define CRYPT_BIDX_LABEL        "cartella-bidx|"
+#define CRYPT_PLAIN_MAX         ((size_t)256 * 1024 * 1024)
+#define CRYPT_NAME_MAX          64
+#define CRYPT_CACHE_MAX         4096
+#define CRYPT_HDR_LEN           (1 + 4)
 
 enum crypt_kind { CRYPT_DATA, CRYPT_INDEX };
 static const char *const crypt_kind_names[] = {"data", "index"};
@@ -101,20 +101,20 @@ int crypt_kek_read(const char *path, unsigned char *kek, char *err, size_t errn)
 	int rc = -1, fd = -1;
 	if (path == NULL || path[0] == '\0') {
 		snprintf(err, errn,
-			 "CARTELLA_KEK_FILE is not set: the server needs a key-encryption key "
-			 "file (32 random bytes, mode 0600)");
+		         "CARTELLA_KEK_FILE is not set: the server needs a key-encryption key "
+		         "file (32 random bytes, mode 0600)");
 		goto out;
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		snprintf(err, errn, "key-encryption key file %s: cannot open: %s", path,
-			 strerror(errno));
+		         strerror(errno));
 		goto out;
 	}
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
 		snprintf(err, errn, "key-encryption key file %s: cannot stat: %s", path,
-			 strerror(errno));
+		         strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -123,15 +123,15 @@ int crypt_kek_read(const char *path, unsigned char *kek, char *err, size_t errn)
 	}
 	if ((st.st_mode & 077) != 0) {
 		snprintf(err, errn,
-			 "key-encryption key file %s is accessible by group or others (mode "
-			 "%04o): make it readable by the service only (chmod 600)",
-			 path, (unsigned)(st.st_mode & 07777));
+		         "key-encryption key file %s is accessible by group or others (mode "
+		         "%04o): make it readable by the service only (chmod 600)",
+		         path, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	if (st.st_size != CRYPT_KEY_LEN) {
 		snprintf(err, errn,
-			 "key-encryption key file %s must hold exactly %d bytes (it holds %lld)",
-			 path, CRYPT_KEY_LEN, (long long)st.st_size);
+		         "key-encryption key file %s must hold exactly %d bytes (it holds %lld)",
+		         path, CRYPT_KEY_LEN, (long long)st.st_size);
 		goto out;
 	}
 	size_t got = 0;
@@ -147,16 +147,16 @@ int crypt_kek_read(const char *path, unsigned char *kek, char *err, size_t errn)
 	ssize_t more = got == CRYPT_KEY_LEN ? read(fd, &extra, 1) : -1;
 	if (got != CRYPT_KEY_LEN || more != 0) {
 		snprintf(err, errn,
-			 "key-encryption key file %s: could not read exactly %d bytes (did it "
-			 "change while being read?)",
-			 path, CRYPT_KEY_LEN);
+		         "key-encryption key file %s: could not read exactly %d bytes (did it "
+		         "change while being read?)",
+		         path, CRYPT_KEY_LEN);
 		goto out;
 	}
 	if (sodium_is_zero(kek, CRYPT_KEY_LEN)) {
 		snprintf(err, errn,
-			 "key-encryption key file %s holds only zero bytes: fill it with random "
-			 "bytes",
-			 path);
+		         "key-encryption key file %s holds only zero bytes: fill it with random "
+		         "bytes",
+		         path);
 		goto out;
 	}
 	rc = 0;
@@ -173,7 +173,7 @@ void crypt_kek_fingerprint(const unsigned char *kek, char out[CRYPT_FINGERPRINT_
 {
 	unsigned char h[32];
 	crypto_generichash(h, sizeof h, (const unsigned char *)CRYPT_FINGERPRINT_INPUT,
-			   strlen(CRYPT_FINGERPRINT_INPUT), kek, CRYPT_KEY_LEN);
+	                   strlen(CRYPT_FINGERPRINT_INPUT), kek, CRYPT_KEY_LEN);
 	util_hex(h, CRYPT_FINGERPRINT_LEN / 2, out);
 }
 
@@ -187,7 +187,7 @@ int crypt_value_ad(const struct crypt_ctx *ctx, uint32_t key_version, char *out,
 	crypt_uuid_lower(ctx->tenant_id, tenant);
 	crypt_uuid_lower(ctx->row_id, row);
 	int n = snprintf(out, outn, "%s|%s|%s|%s|%" PRIu32, ctx->table, ctx->column, tenant, row,
-			 key_version);
+	                 key_version);
 	if (n < 0 || (size_t)n >= outn)
 		return -1;
 	return n;
@@ -195,7 +195,7 @@ int crypt_value_ad(const struct crypt_ctx *ctx, uint32_t key_version, char *out,
 
 /* Borrows key, ad and plain; writes into out (caller-owned). */
 int crypt_seal(const unsigned char *key, uint32_t key_version, const char *ad, size_t adlen,
-	       const unsigned char *plain, size_t len, unsigned char *out)
+               const unsigned char *plain, size_t len, unsigned char *out)
 {
 	if (len > CRYPT_PLAIN_MAX)
 		return -1;
@@ -205,8 +205,8 @@ int crypt_seal(const unsigned char *key, uint32_t key_version, const char *ad, s
 	randombytes_buf(nonce, CRYPT_NONCE_LEN);
 	unsigned long long clen = 0;
 	if (crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + CRYPT_NONCE_LEN, &clen, plain, len,
-						       (const unsigned char *)ad, adlen, NULL,
-						       nonce, key) != 0)
+	                                               (const unsigned char *)ad, adlen, NULL,
+	                                               nonce, key) != 0)
 		return -1;
 	return clen == (unsigned long long)len + CRYPT_TAG_LEN ? 0 : -1;
 }
@@ -222,7 +222,7 @@ int crypt_header(const unsigned char *in, size_t inlen, uint32_t *key_version)
 
 /* Borrows key, ad and in; writes into out (caller-owned). */
 int crypt_open(const unsigned char *key, const char *ad, size_t adlen, const unsigned char *in,
-	       size_t inlen, unsigned char *out, size_t *outlen)
+               size_t inlen, unsigned char *out, size_t *outlen)
 {
 	uint32_t kv;
 	if (crypt_header(in, inlen, &kv) != 0)
@@ -230,8 +230,8 @@ int crypt_open(const unsigned char *key, const char *ad, size_t adlen, const uns
 	const unsigned char *nonce = in + CRYPT_HDR_LEN;
 	unsigned long long mlen = 0;
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-		out, &mlen, NULL, nonce + CRYPT_NONCE_LEN, inlen - CRYPT_HDR_LEN - CRYPT_NONCE_LEN,
-		(const unsigned char *)ad, adlen, nonce, key) != 0)
+	        out, &mlen, NULL, nonce + CRYPT_NONCE_LEN, inlen - CRYPT_HDR_LEN - CRYPT_NONCE_LEN,
+	        (const unsigned char *)ad, adlen, nonce, key) != 0)
 		return -1;
 	*outlen = (size_t)mlen;
 	return 0;
@@ -239,7 +239,7 @@ int crypt_open(const unsigned char *key, const char *ad, size_t adlen, const uns
 
 /* Associated data of a wrapped key into out; returns its length or -1. */
 static int crypt_wrap_ad(const char *kind, const char *tenant_id, uint32_t version, char *out,
-			 size_t outn)
+                         size_t outn)
 {
 	if (kind == NULL || (strcmp(kind, "data") != 0 && strcmp(kind, "index") != 0) ||
 	    !util_is_uuid(tenant_id) || version == 0)
@@ -254,7 +254,7 @@ static int crypt_wrap_ad(const char *kind, const char *tenant_id, uint32_t versi
 
 /* Borrows kek and key; writes into out (caller-owned). */
 int crypt_wrap(const unsigned char *kek, const char *kind, const char *tenant_id, uint32_t version,
-	       const unsigned char *key, unsigned char *out)
+               const unsigned char *key, unsigned char *out)
 {
 	char ad[128];
 	int adlen = crypt_wrap_ad(kind, tenant_id, version, ad, sizeof ad);
@@ -263,23 +263,23 @@ int crypt_wrap(const unsigned char *kek, const char *kind, const char *tenant_id
 	randombytes_buf(out, CRYPT_NONCE_LEN);
 	unsigned long long clen = 0;
 	if (crypto_aead_xchacha20poly1305_ietf_encrypt(
-		out + CRYPT_NONCE_LEN, &clen, key, CRYPT_KEY_LEN, (const unsigned char *)ad,
-		(unsigned long long)adlen, NULL, out, kek) != 0)
+	        out + CRYPT_NONCE_LEN, &clen, key, CRYPT_KEY_LEN, (const unsigned char *)ad,
+	        (unsigned long long)adlen, NULL, out, kek) != 0)
 		return -1;
 	return clen == CRYPT_KEY_LEN + CRYPT_TAG_LEN ? 0 : -1;
 }
 
 /* Borrows kek and wrapped; writes into key (caller-owned). */
 int crypt_unwrap(const unsigned char *kek, const char *kind, const char *tenant_id,
-		 uint32_t version, const unsigned char *wrapped, size_t wlen, unsigned char *key)
+                 uint32_t version, const unsigned char *wrapped, size_t wlen, unsigned char *key)
 {
 	char ad[128];
 	int adlen = crypt_wrap_ad(kind, tenant_id, version, ad, sizeof ad);
 	unsigned long long mlen = 0;
 	if (adlen < 0 || wlen != CRYPT_WRAPPED_LEN ||
 	    crypto_aead_xchacha20poly1305_ietf_decrypt(
-		key, &mlen, NULL, wrapped + CRYPT_NONCE_LEN, wlen - CRYPT_NONCE_LEN,
-		(const unsigned char *)ad, (unsigned long long)adlen, wrapped, kek) != 0 ||
+	        key, &mlen, NULL, wrapped + CRYPT_NONCE_LEN, wlen - CRYPT_NONCE_LEN,
+	        (const unsigned char *)ad, (unsigned long long)adlen, wrapped, kek) != 0 ||
 	    mlen != CRYPT_KEY_LEN) {
 		sodium_memzero(key, CRYPT_KEY_LEN);
 		return -1;
@@ -289,7 +289,7 @@ int crypt_unwrap(const unsigned char *kek, const char *kind, const char *tenant_
 
 /* Borrows index_key, column and value; writes into out (caller-owned). */
 int crypt_blind(const unsigned char *index_key, const char *column, const unsigned char *value,
-		size_t len, unsigned char *out)
+                size_t len, unsigned char *out)
 {
 	if (column == NULL || column[0] == '\0')
 		return -1;
@@ -298,7 +298,7 @@ int crypt_blind(const unsigned char *index_key, const char *column, const unsign
 	int rc = crypto_generichash_init(&st, index_key, CRYPT_KEY_LEN, sizeof ck);
 	if (rc == 0)
 		rc = crypto_generichash_update(&st, (const unsigned char *)CRYPT_BIDX_LABEL,
-					       strlen(CRYPT_BIDX_LABEL));
+		                               strlen(CRYPT_BIDX_LABEL));
 	if (rc == 0)
 		rc = crypto_generichash_update(&st, (const unsigned char *)column, strlen(column));
 	if (rc == 0)
@@ -350,7 +350,7 @@ int crypt_bytea_parse(struct arena *a, const char *text, unsigned char **out, si
 
 /* Returns the cache entry for (tenant, kind, version), or NULL. Needs the lock. */
 static struct crypt_entry *crypt_find_locked(const char *tenant, enum crypt_kind kind,
-					     uint32_t version)
+                                             uint32_t version)
 {
 	for (size_t i = 0; i < crypt_ncache; i++) {
 		struct crypt_entry *e = &crypt_cache[i];
@@ -364,8 +364,8 @@ static struct crypt_entry *crypt_find_locked(const char *tenant, enum crypt_kind
  * with other wrapped bytes. Best effort: on OOM or a full cache the key is
  * simply not cached. Needs the lock. */
 static void crypt_store_locked(const char *tenant, enum crypt_kind kind, uint32_t version,
-			       const unsigned char *wrapped, bool committed,
-			       const unsigned char *key)
+                               const unsigned char *wrapped, bool committed,
+                               const unsigned char *key)
 {
 	struct crypt_entry *e = crypt_find_locked(tenant, kind, version);
 	if (e == NULL) {
@@ -401,7 +401,7 @@ static void crypt_store_locked(const char *tenant, enum crypt_kind kind, uint32_
  * when there is one (and, if need_committed, its row was seen committed).
  * Returns true on a hit. */
 static bool crypt_cache_get(const char *tenant, enum crypt_kind kind, uint32_t version,
-			    bool need_committed, unsigned char *key)
+                            bool need_committed, unsigned char *key)
 {
 	bool hit = false;
 	pthread_mutex_lock(&crypt_lock);
@@ -431,22 +431,20 @@ static void crypt_forget_locked(void)
 	"pg_current_xact_id_if_assigned()::text FROM tenant_key "
 
 static const struct db_stmt st_key_active = {
-	"crypt_key_active",
-	CRYPT_KEY_COLUMNS
-	"WHERE tenant_id = $1 AND kind = $2 AND retired_at IS NULL "
-	"ORDER BY version DESC LIMIT 1",
+    "crypt_key_active",
+    CRYPT_KEY_COLUMNS "WHERE tenant_id = $1 AND kind = $2 AND retired_at IS NULL "
+                      "ORDER BY version DESC LIMIT 1",
 };
 
 static const struct db_stmt st_key_version = {
-	"crypt_key_version",
-	CRYPT_KEY_COLUMNS
-	"WHERE tenant_id = $1 AND kind = $2 AND version = $3::int",
+    "crypt_key_version",
+    CRYPT_KEY_COLUMNS "WHERE tenant_id = $1 AND kind = $2 AND version = $3::int",
 };
 
 static const struct db_stmt st_key_create = {
-	"crypt_key_create",
-	"INSERT INTO tenant_key (tenant_id, kind, version, wrapped, kek_fingerprint) "
-	"VALUES ($1, $2, 1, $3::bytea, $4) ON CONFLICT DO NOTHING RETURNING version",
+    "crypt_key_create",
+    "INSERT INTO tenant_key (tenant_id, kind, version, wrapped, kek_fingerprint) "
+    "VALUES ($1, $2, 1, $3::bytea, $4) ON CONFLICT DO NOTHING RETURNING version",
 };
 
 /* A key row that is missing: the caller decides what that means. */
@@ -456,7 +454,7 @@ static const struct db_stmt st_key_create = {
 static int crypt_not_ready(void)
 {
 	log_event(LOGL_ERROR, "no key-encryption key loaded (crypt_init has not run)",
-		  json_pack("{s:s}", "component", "crypt"));
+	          json_pack("{s:s}", "component", "crypt"));
 	return DB_ERROR;
 }
 
@@ -470,8 +468,8 @@ static int crypt_key_create(struct arena *a, const char *tenant, enum crypt_kind
 	crypto_aead_xchacha20poly1305_ietf_keygen(key);
 	pthread_mutex_lock(&crypt_lock);
 	int wrc = crypt_kek == NULL
-		      ? -1
-		      : crypt_wrap(crypt_kek, crypt_kind_names[kind], tenant, 1, key, wrapped);
+	              ? -1
+	              : crypt_wrap(crypt_kek, crypt_kind_names[kind], tenant, 1, key, wrapped);
 	util_strlcpy(fp, crypt_fp, sizeof fp);
 	pthread_mutex_unlock(&crypt_lock);
 	if (wrc != 0)
@@ -484,8 +482,8 @@ static int crypt_key_create(struct arena *a, const char *tenant, enum crypt_kind
 	rc = db_exec(a, &st_key_create, 4, p, &r);
 	if (rc == DB_OK && PQntuples(r) == 1)
 		log_event(LOGL_INFO, "tenant key created (commits with the transaction)",
-			  json_pack("{s:s, s:s, s:s, s:i}", "component", "crypt", "tenant_id",
-				    tenant, "kind", crypt_kind_names[kind], "version", 1));
+		          json_pack("{s:s, s:s, s:s, s:i}", "component", "crypt", "tenant_id",
+		                    tenant, "kind", crypt_kind_names[kind], "version", 1));
 out:
 	sodium_memzero(key, sizeof key);
 	return rc;
@@ -506,7 +504,7 @@ static bool crypt_row_committed(PGresult *r)
  * when it holds the same wrapped bytes, else by unwrapping (and caching).
  * *version is the row's version. Returns DB_OK or DB_ERROR (logged). */
 static int crypt_key_from_row(struct arena *a, PGresult *r, const char *tenant,
-			      enum crypt_kind kind, unsigned char *key, uint32_t *version)
+                              enum crypt_kind kind, unsigned char *key, uint32_t *version)
 {
 	long long v;
 	unsigned char *wrapped = NULL;
@@ -515,8 +513,8 @@ static int crypt_key_from_row(struct arena *a, PGresult *r, const char *tenant,
 	    crypt_bytea_parse(a, PQgetvalue(r, 0, 1), &wrapped, &wlen) != 0 ||
 	    wlen != CRYPT_WRAPPED_LEN) {
 		log_event(LOGL_ERROR, "malformed tenant key row",
-			  json_pack("{s:s, s:s, s:s}", "component", "crypt", "tenant_id", tenant,
-				    "kind", crypt_kind_names[kind]));
+		          json_pack("{s:s, s:s, s:s}", "component", "crypt", "tenant_id", tenant,
+		                    "kind", crypt_kind_names[kind]));
 		return DB_ERROR;
 	}
 	const char *row_fp = PQgetvalue(r, 0, 2);
@@ -536,7 +534,7 @@ static int crypt_key_from_row(struct arena *a, PGresult *r, const char *tenant,
 		st = KEY_OTHER_KEK;
 		util_strlcpy(ours, crypt_fp, sizeof ours);
 	} else if (crypt_unwrap(crypt_kek, crypt_kind_names[kind], tenant, *version, wrapped, wlen,
-				key) != 0) {
+	                        key) != 0) {
 		st = KEY_BAD_WRAP;
 		util_strlcpy(ours, crypt_fp, sizeof ours);
 	} else {
@@ -551,18 +549,18 @@ static int crypt_key_from_row(struct arena *a, PGresult *r, const char *tenant,
 	char msg[200];
 	if (st == KEY_OTHER_KEK)
 		snprintf(msg, sizeof msg,
-			 "the key-encryption key does not match the one that wrapped tenant %s's "
-			 "keys",
-			 tenant);
+		         "the key-encryption key does not match the one that wrapped tenant %s's "
+		         "keys",
+		         tenant);
 	else
 		snprintf(msg, sizeof msg,
-			 "a wrapped key of tenant %s does not authenticate under the "
-			 "key-encryption key that claims to have wrapped it",
-			 tenant);
+		         "a wrapped key of tenant %s does not authenticate under the "
+		         "key-encryption key that claims to have wrapped it",
+		         tenant);
 	log_event(LOGL_ERROR, msg,
-		  json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "component", "crypt", "tenant_id",
-			    tenant, "kind", crypt_kind_names[kind], "version", (int)*version,
-			    "kek_fingerprint", ours, "wrapped_by", row_fp));
+	          json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "component", "crypt", "tenant_id",
+	                    tenant, "kind", crypt_kind_names[kind], "version", (int)*version,
+	                    "kek_fingerprint", ours, "wrapped_by", row_fp));
 	sodium_memzero(key, CRYPT_KEY_LEN);
 	return DB_ERROR;
 }
@@ -572,7 +570,7 @@ static int crypt_key_from_row(struct arena *a, PGresult *r, const char *tenant,
  * the current transaction first. Writes the key into key (caller-owned) and
  * its version into *version. Returns DB_OK, a db_rc, or CRYPT_NO_KEY. */
 static int crypt_key_load(struct arena *a, const char *tenant, enum crypt_kind kind, uint32_t want,
-			  bool create, unsigned char *key, uint32_t *version)
+                          bool create, unsigned char *key, uint32_t *version)
 {
 	char vtext[16];
 	snprintf(vtext, sizeof vtext, "%" PRIu32, want);
@@ -626,8 +624,8 @@ int crypt_init(const char *kek_path, char *err, size_t errn)
 	util_strlcpy(crypt_fp, fp, sizeof crypt_fp);
 	pthread_mutex_unlock(&crypt_lock);
 	log_event(LOGL_INFO, "key-encryption key loaded",
-		  json_pack("{s:s, s:s, s:s}", "component", "crypt", "kek_file", kek_path,
-			    "kek_fingerprint", fp));
+	          json_pack("{s:s, s:s, s:s}", "component", "crypt", "kek_file", kek_path,
+	                    "kek_fingerprint", fp));
 	return 0;
 }
 
@@ -646,20 +644,20 @@ void crypt_shutdown(void)
 /* Logs a value that does not authenticate (ids and names only, never the
  * value); key_version < 0 when the header could not be read. */
 static void crypt_log_integrity(const struct crypt_ctx *ctx, long long key_version,
-				const char *reason)
+                                const char *reason)
 {
 	json_t *f = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s}", "component", "crypt", "table",
-			      ctx->table, "column", ctx->column, "tenant_id", ctx->tenant_id,
-			      "row_id", ctx->row_id, "reason", reason);
+	                      ctx->table, "column", ctx->column, "tenant_id", ctx->tenant_id,
+	                      "row_id", ctx->row_id, "reason", reason);
 	if (f != NULL)
 		json_object_set_new(f, "key_version",
-				    key_version >= 0 ? json_integer(key_version) : json_null());
+		                    key_version >= 0 ? json_integer(key_version) : json_null());
 	log_event(LOGL_ERROR, "encrypted value does not authenticate", f);
 }
 
 /* Borrows ctx and plain; *out is arena-owned. */
 int crypt_encrypt(struct arena *a, const struct crypt_ctx *ctx, const char *plain, size_t len,
-		  const char **out)
+                  const char **out)
 {
 	unsigned char key[CRYPT_KEY_LEN];
 	char ad[CRYPT_AD_MAX], tenant[UTIL_UUID_LEN + 1];
@@ -670,15 +668,15 @@ int crypt_encrypt(struct arena *a, const struct crypt_ctx *ctx, const char *plai
 	if (crypt_value_ad(ctx, 0, ad, sizeof ad) < 0 || (plain == NULL && len > 0) ||
 	    len > CRYPT_PLAIN_MAX) {
 		log_event(LOGL_ERROR, "crypt_encrypt: bad arguments",
-			  json_pack("{s:s, s:s?, s:s?}", "component", "crypt", "table",
-				    ctx ? ctx->table : NULL, "column", ctx ? ctx->column : NULL));
+		          json_pack("{s:s, s:s?, s:s?}", "component", "crypt", "table",
+		                    ctx ? ctx->table : NULL, "column", ctx ? ctx->column : NULL));
 		goto out;
 	}
 	crypt_uuid_lower(ctx->tenant_id, tenant);
 	rc = crypt_key_load(a, tenant, CRYPT_DATA, 0, true, key, &kv);
 	if (rc == CRYPT_NO_KEY) {
 		log_event(LOGL_ERROR, "tenant has no active data key (all retired?)",
-			  json_pack("{s:s, s:s}", "component", "crypt", "tenant_id", tenant));
+		          json_pack("{s:s, s:s}", "component", "crypt", "tenant_id", tenant));
 		rc = DB_ERROR;
 	}
 	if (rc != DB_OK)
@@ -688,7 +686,7 @@ int crypt_encrypt(struct arena *a, const struct crypt_ctx *ctx, const char *plai
 	unsigned char *buf = arena_alloc(a, len + CRYPT_OVERHEAD);
 	if (adlen < 0 || buf == NULL ||
 	    crypt_seal(key, kv, ad, (size_t)adlen, (const unsigned char *)(plain ? plain : ""), len,
-		       buf) != 0)
+	               buf) != 0)
 		goto out;
 	*out = crypt_bytea_text(a, buf, len + CRYPT_OVERHEAD);
 	if (*out != NULL)
@@ -700,7 +698,7 @@ out:
 
 /* Borrows ctx and stored; *out is arena-owned. */
 int crypt_decrypt(struct arena *a, const struct crypt_ctx *ctx, const char *stored,
-		  const char **out, size_t *len)
+                  const char **out, size_t *len)
 {
 	unsigned char key[CRYPT_KEY_LEN];
 	char ad[CRYPT_AD_MAX], tenant[UTIL_UUID_LEN + 1];
@@ -713,8 +711,8 @@ int crypt_decrypt(struct arena *a, const struct crypt_ctx *ctx, const char *stor
 	sodium_memzero(key, sizeof key);
 	if (crypt_value_ad(ctx, 0, ad, sizeof ad) < 0) {
 		log_event(LOGL_ERROR, "crypt_decrypt: bad arguments",
-			  json_pack("{s:s, s:s?, s:s?}", "component", "crypt", "table",
-				    ctx ? ctx->table : NULL, "column", ctx ? ctx->column : NULL));
+		          json_pack("{s:s, s:s?, s:s?}", "component", "crypt", "table",
+		                    ctx ? ctx->table : NULL, "column", ctx ? ctx->column : NULL));
 		goto out;
 	}
 	crypt_uuid_lower(ctx->tenant_id, tenant);
@@ -765,7 +763,7 @@ out:
 
 /* Borrows tenant_id, column and value; *out is arena-owned. */
 int crypt_blind_index(struct arena *a, const char *tenant_id, const char *column, const char *value,
-		      const char **out)
+                      const char **out)
 {
 	unsigned char key[CRYPT_KEY_LEN], h[CRYPT_BLIND_LEN];
 	char tenant[UTIL_UUID_LEN + 1];
@@ -775,7 +773,7 @@ int crypt_blind_index(struct arena *a, const char *tenant_id, const char *column
 	sodium_memzero(key, sizeof key);
 	if (!util_is_uuid(tenant_id) || column == NULL || column[0] == '\0' || value == NULL) {
 		log_event(LOGL_ERROR, "crypt_blind_index: bad arguments",
-			  json_pack("{s:s, s:s?}", "component", "crypt", "column", column));
+		          json_pack("{s:s, s:s?}", "component", "crypt", "column", column));
 		goto out;
 	}
 	crypt_uuid_lower(tenant_id, tenant);

@@ -15,7 +15,7 @@
 struct arena;
 
 #define CRYPT_BLIND_LEN 32
-#define CRYPT_OVERHEAD (1 + 4 + 24 + 16)
+#define CRYPT_OVERHEAD  (1 + 4 + 24 + 16)
 
 /* Loads the KEK from path (32 raw bytes; the file must not be readable by
  * group or others). Returns 0, or -1 with the reason in err. */
@@ -37,7 +37,7 @@ struct crypt_ctx {
  * is the stored value in PostgreSQL hex bytea text form ("\\x..."), ready to be
  * a text parameter. Returns a db_rc (DB_OK, or DB_ERROR on crypto failure). */
 int crypt_encrypt(struct arena *a, const struct crypt_ctx *ctx, const char *plain, size_t len,
-		  const char **out);
+                  const char **out);
 
 /* Decrypts a stored value (hex bytea text as PostgreSQL returns it) for ctx.
  * *out is an arena-owned NUL-terminated string, *len its length. Returns
@@ -45,11 +45,11 @@ int crypt_encrypt(struct arena *a, const struct crypt_ctx *ctx, const char *plai
  * (wrong row, wrong key, tampered): the caller answers 500 and logs it. */
 #define CRYPT_INTEGRITY (-100)
 int crypt_decrypt(struct arena *a, const struct crypt_ctx *ctx, const char *stored,
-		  const char **out, size_t *len);
+                  const char **out, size_t *len);
 
 /* Blind index of value (already normalised by the caller) for the tenant and
  * column: *out is arena-owned hex bytea text ("\\x..."). Returns a db_rc. */
-int crypt_blind_index(struct arena *a, const char *tenant_id, const char *column,
-		      const char *value, const char **out);
+int crypt_blind_index(struct arena *a, const char *tenant_id, const char *column, const char *value,
+                      const char **out);
 
 #endif

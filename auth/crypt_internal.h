@@ -9,13 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CRYPT_KEY_LEN	      32
-#define CRYPT_NONCE_LEN	      24
-#define CRYPT_TAG_LEN	      16
-#define CRYPT_FORMAT_V1	      1
+#define CRYPT_KEY_LEN         32
+#define CRYPT_NONCE_LEN       24
+#define CRYPT_TAG_LEN         16
+#define CRYPT_FORMAT_V1       1
 #define CRYPT_WRAPPED_LEN     (CRYPT_NONCE_LEN + CRYPT_KEY_LEN + CRYPT_TAG_LEN)
 #define CRYPT_FINGERPRINT_LEN 16 /* hex characters */
-#define CRYPT_AD_MAX	      512
+#define CRYPT_AD_MAX          512
 
 /* Reads a KEK from path into kek (caller-owned, CRYPT_KEY_LEN bytes): the file
  * must be a regular file of exactly 32 bytes with no group or other
@@ -35,7 +35,7 @@ int crypt_value_ad(const struct crypt_ctx *ctx, uint32_t key_version, char *out,
  * len + CRYPT_OVERHEAD bytes) in the stored format, with a fresh random
  * nonce. Returns 0, or -1 when len is too large. */
 int crypt_seal(const unsigned char *key, uint32_t key_version, const char *ad, size_t adlen,
-	       const unsigned char *plain, size_t len, unsigned char *out);
+               const unsigned char *plain, size_t len, unsigned char *out);
 
 /* Reads the format and key version of a stored value of inlen bytes.
  * Returns 0, or -1 when it is too short or of an unknown format version. */
@@ -47,23 +47,23 @@ int crypt_header(const unsigned char *in, size_t inlen, uint32_t *key_version);
  * authenticate (ad carries the key version, so a header naming another
  * version fails too). */
 int crypt_open(const unsigned char *key, const char *ad, size_t adlen, const unsigned char *in,
-	       size_t inlen, unsigned char *out, size_t *outlen);
+               size_t inlen, unsigned char *out, size_t *outlen);
 
 /* Wraps a tenant key (kind "data" or "index", version) under kek into
  * out[CRYPT_WRAPPED_LEN] (nonce ‖ ciphertext ‖ tag). Returns 0 or -1. */
 int crypt_wrap(const unsigned char *kek, const char *kind, const char *tenant_id, uint32_t version,
-	       const unsigned char *key, unsigned char *out);
+               const unsigned char *key, unsigned char *out);
 
 /* Unwraps wrapped (wlen bytes) into key (caller-owned, CRYPT_KEY_LEN bytes).
  * Returns 0, or -1 when it does not authenticate for (kind, tenant,
  * version) under kek; key is wiped then. */
 int crypt_unwrap(const unsigned char *kek, const char *kind, const char *tenant_id,
-		 uint32_t version, const unsigned char *wrapped, size_t wlen, unsigned char *key);
+                 uint32_t version, const unsigned char *wrapped, size_t wlen, unsigned char *key);
 
 /* Blind index of len bytes of value for column under a tenant's index key,
  * into out[CRYPT_BLIND_LEN]. Returns 0, or -1 when column is empty. */
 int crypt_blind(const unsigned char *index_key, const char *column, const unsigned char *value,
-		size_t len, unsigned char *out);
+                size_t len, unsigned char *out);
 
 /* Returns the arena-owned PostgreSQL hex bytea text ("\\x" + lower-case hex)
  * of len bytes of in, or NULL on OOM or overflow. */

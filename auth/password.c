@@ -30,7 +30,7 @@ int password_hash(const char *password, char out[PASSWORD_HASH_MAX])
 {
 	sem_wait(&hash_slots);
 	int rc = crypto_pwhash_str_alg(out, password, strlen(password), PW_OPS, PW_MEM,
-				       crypto_pwhash_ALG_ARGON2ID13);
+	                               crypto_pwhash_ALG_ARGON2ID13);
 	sem_post(&hash_slots);
 	return rc == 0 ? 0 : -1;
 }

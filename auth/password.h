@@ -6,7 +6,7 @@
 #include <sodium.h>
 #include <stdbool.h>
 
-#define PASSWORD_HASH_MAX crypto_pwhash_STRBYTES
+#define PASSWORD_HASH_MAX  crypto_pwhash_STRBYTES
 #define PASSWORD_MIN_CHARS 12
 #define PASSWORD_MAX_BYTES 1024
 

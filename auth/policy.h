@@ -18,7 +18,7 @@ enum policy_role {
 	ROLE_ADMIN = 1u << 5,
 };
 #define POLICY_ROLE_COUNT 6
-#define POLICY_ANY_ROLE 0x3Fu
+#define POLICY_ANY_ROLE   0x3Fu
 
 #define POLICY_PUBLIC 1u /* no authentication at all */
 

@@ -20,16 +20,16 @@ static void session_token_hash(const char *token, char out[65])
 }
 
 static const struct db_stmt st_create = {
-	"session_create",
-	"INSERT INTO session (tenant_id, user_id, token_hash, created_at, last_seen_at, "
-	"expires_at) VALUES ($1, $2, decode($3, 'hex'), clock_timestamp(), clock_timestamp(), "
-	"clock_timestamp() + make_interval(secs => $4::int)) "
-	"RETURNING to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+    "session_create",
+    "INSERT INTO session (tenant_id, user_id, token_hash, created_at, last_seen_at, "
+    "expires_at) VALUES ($1, $2, decode($3, 'hex'), clock_timestamp(), clock_timestamp(), "
+    "clock_timestamp() + make_interval(secs => $4::int)) "
+    "RETURNING to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
 };
 
 /* Writes token and expires_at (caller-owned). */
-int session_create(struct http_req *req, const char *tenant_id, const char *user_id,
-		   char *token, char *expires_at)
+int session_create(struct http_req *req, const char *tenant_id, const char *user_id, char *token,
+                   char *expires_at)
 {
 	unsigned char raw[32];
 	randombytes_buf(raw, sizeof raw);
@@ -47,9 +47,9 @@ int session_create(struct http_req *req, const char *tenant_id, const char *user
 }
 
 static const struct db_stmt st_resolve = {
-	"session_resolve",
-	"SELECT session_id, user_id, username, tenant_id, tenant_code, roles "
-	"FROM app.resolve_session(decode($1, 'hex'), $2::int)",
+    "session_resolve",
+    "SELECT session_id, user_id, username, tenant_id, tenant_code, roles "
+    "FROM app.resolve_session(decode($1, 'hex'), $2::int)",
 };
 
 /* True when token has the shape of one of ours. */
@@ -106,9 +106,9 @@ int session_authenticate(struct http_req *req)
 }
 
 static const struct db_stmt st_revoke = {
-	"session_revoke",
-	"UPDATE session SET revoked_at = now() "
-	"WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",
+    "session_revoke",
+    "UPDATE session SET revoked_at = now() "
+    "WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",
 };
 
 int session_revoke_current(struct http_req *req)

@@ -10,8 +10,8 @@ struct http_req;
 /* Creates a session for user in tenant within the current transaction.
  * Writes the token (SESSION_TOKEN_LEN + 1) and its absolute expiry (RFC 3339,
  * 40 bytes). Returns a db_rc. */
-int session_create(struct http_req *req, const char *tenant_id, const char *user_id,
-		   char *token, char *expires_at);
+int session_create(struct http_req *req, const char *tenant_id, const char *user_id, char *token,
+                   char *expires_at);
 
 /* http hook: resolves "Authorization: Bearer <token>", sets the principal and
  * the transaction's tenant context. Returns 0, or 1 after replying 401/503. */

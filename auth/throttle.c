@@ -24,10 +24,10 @@ void throttle_key(const char *kind, const char *a, const char *b, char out[THROT
 }
 
 static const struct db_stmt st_blocked = {
-	"throttle_blocked",
-	"SELECT coalesce(ceil(extract(epoch FROM max(blocked_until) - now())), 0)::bigint "
-	"FROM login_throttle WHERE key_hash IN (decode($1, 'hex'), decode($2, 'hex')) "
-	"AND blocked_until > now()",
+    "throttle_blocked",
+    "SELECT coalesce(ceil(extract(epoch FROM max(blocked_until) - now())), 0)::bigint "
+    "FROM login_throttle WHERE key_hash IN (decode($1, 'hex'), decode($2, 'hex')) "
+    "AND blocked_until > now()",
 };
 
 long throttle_blocked(struct arena *a, const char *key1, const char *key2)
@@ -42,26 +42,26 @@ long throttle_blocked(struct arena *a, const char *key1, const char *key2)
 }
 
 static const struct db_stmt st_fail = {
-	"throttle_fail",
-	"WITH x AS (SELECT now() - make_interval(secs => $3::int) AS horizon) "
-	"INSERT INTO login_throttle AS t (key_hash, failures, window_start, blocked_until) "
-	"VALUES (decode($1, 'hex'), 1, now(), "
-	"        CASE WHEN $2::int <= 1 THEN now() + make_interval(secs => $3::int) END) "
-	"ON CONFLICT (key_hash) DO UPDATE SET "
-	" failures = CASE WHEN t.window_start < (SELECT horizon FROM x) THEN 1 "
-	"                 ELSE t.failures + 1 END, "
-	" window_start = CASE WHEN t.window_start < (SELECT horizon FROM x) THEN now() "
-	"                     ELSE t.window_start END, "
-	" blocked_until = CASE WHEN (CASE WHEN t.window_start < (SELECT horizon FROM x) THEN 1 "
-	"                                 ELSE t.failures + 1 END) >= $2::int "
-	"                      THEN now() + make_interval(secs => $3::int) "
-	"                      ELSE t.blocked_until END",
+    "throttle_fail",
+    "WITH x AS (SELECT now() - make_interval(secs => $3::int) AS horizon) "
+    "INSERT INTO login_throttle AS t (key_hash, failures, window_start, blocked_until) "
+    "VALUES (decode($1, 'hex'), 1, now(), "
+    "        CASE WHEN $2::int <= 1 THEN now() + make_interval(secs => $3::int) END) "
+    "ON CONFLICT (key_hash) DO UPDATE SET "
+    " failures = CASE WHEN t.window_start < (SELECT horizon FROM x) THEN 1 "
+    "                 ELSE t.failures + 1 END, "
+    " window_start = CASE WHEN t.window_start < (SELECT horizon FROM x) THEN now() "
+    "                     ELSE t.window_start END, "
+    " blocked_until = CASE WHEN (CASE WHEN t.window_start < (SELECT horizon FROM x) THEN 1 "
+    "                                 ELSE t.failures + 1 END) >= $2::int "
+    "                      THEN now() + make_interval(secs => $3::int) "
+    "                      ELSE t.blocked_until END",
 };
 
 static const struct db_stmt st_prune = {
-	"throttle_prune",
-	"DELETE FROM login_throttle WHERE window_start < now() - make_interval(secs => 2 * $1::int) "
-	"AND (blocked_until IS NULL OR blocked_until < now())",
+    "throttle_prune",
+    "DELETE FROM login_throttle WHERE window_start < now() - make_interval(secs => 2 * $1::int) "
+    "AND (blocked_until IS NULL OR blocked_until < now())",
 };
 
 int throttle_fail(struct arena *a, const char *key, int max, int window_seconds)
@@ -79,8 +79,8 @@ int throttle_fail(struct arena *a, const char *key, int max, int window_seconds)
 }
 
 static const struct db_stmt st_reset = {
-	"throttle_reset",
-	"DELETE FROM login_throttle WHERE key_hash = decode($1, 'hex')",
+    "throttle_reset",
+    "DELETE FROM login_throttle WHERE key_hash = decode($1, 'hex')",
 };
 
 int throttle_reset(struct arena *a, const char *key)

@@ -20,13 +20,13 @@ struct user_args {
 static void user_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: cartella user add --tenant CODE --role ROLE --username NAME "
-		"[--password-file FILE]\n"
-		"       cartella user passwd --username NAME [--password-file FILE]\n"
-		"       cartella user disable|enable --username NAME\n"
-		"       cartella user list [--tenant CODE]\n"
-		"The password is read from FILE or from the first line of standard input.\n"
-		"Roles: social_worker administrative service_manager planning_office dpo admin\n");
+	        "usage: cartella user add --tenant CODE --role ROLE --username NAME "
+	        "[--password-file FILE]\n"
+	        "       cartella user passwd --username NAME [--password-file FILE]\n"
+	        "       cartella user disable|enable --username NAME\n"
+	        "       cartella user list [--tenant CODE]\n"
+	        "The password is read from FILE or from the first line of standard input.\n"
+	        "Roles: social_worker administrative service_manager planning_office dpo admin\n");
 }
 
 /* Parses --name value pairs; returns 0 or -1. */
@@ -83,7 +83,7 @@ static int user_read_password(const char *file, char *buf, size_t n)
 static int user_db_fail(const char *what, int rc)
 {
 	fprintf(stderr, "cartella user: %s failed (%s)\n", what,
-		rc == DB_UNAVAILABLE ? "database unreachable" : db_last_sqlstate());
+	        rc == DB_UNAVAILABLE ? "database unreachable" : db_last_sqlstate());
 	return 1;
 }
 
@@ -119,7 +119,8 @@ static int user_add(struct arena *ar, const struct user_args *a)
 			return 1;
 		rc = users_create(ar, a->username, hash, t.id, u.id);
 		if (rc == DB_CHECK) {
-			fprintf(stderr, "cartella user: invalid username (3-64 of a-z 0-9 . _ -)\n");
+			fprintf(stderr,
+			        "cartella user: invalid username (3-64 of a-z 0-9 . _ -)\n");
 			return 1;
 		}
 		if (rc != DB_OK)
@@ -173,14 +174,14 @@ static int user_change(struct arena *ar, const char *cmd, const struct user_args
 }
 
 static const struct db_stmt st_tenants = {
-	"user_cli_tenants",
-	"SELECT id, code FROM tenant WHERE $1::text IS NULL OR code = $1 ORDER BY code",
+    "user_cli_tenants",
+    "SELECT id, code FROM tenant WHERE $1::text IS NULL OR code = $1 ORDER BY code",
 };
 
 static const struct db_stmt st_list = {
-	"user_cli_list",
-	"SELECT u.username, r.role, u.disabled FROM user_role r "
-	"JOIN app_user u ON u.id = r.user_id WHERE r.tenant_id = $1 ORDER BY u.username, r.role",
+    "user_cli_list",
+    "SELECT u.username, r.role, u.disabled FROM user_role r "
+    "JOIN app_user u ON u.id = r.user_id WHERE r.tenant_id = $1 ORDER BY u.username, r.role",
 };
 
 static int user_list(struct arena *ar, const struct user_args *a)
@@ -240,7 +241,7 @@ int user_cli(int argc, char **argv)
 	if (strcmp(cmd, "add") == 0)
 		status = user_add(ar, &a);
 	else if (strcmp(cmd, "passwd") == 0 || strcmp(cmd, "disable") == 0 ||
-		 strcmp(cmd, "enable") == 0)
+	         strcmp(cmd, "enable") == 0)
 		status = user_change(ar, cmd, &a);
 	else if (strcmp(cmd, "list") == 0)
 		status = user_list(ar, &a);

@@ -6,9 +6,9 @@
 #include <string.h>
 
 static const struct db_stmt st_tenant_by_code = {
-	"users_tenant_by_code",
-	"SELECT id, code, name, kind FROM tenant WHERE code = $1 "
-	"AND valid_from <= current_date AND (valid_to IS NULL OR valid_to >= current_date)",
+    "users_tenant_by_code",
+    "SELECT id, code, name, kind FROM tenant WHERE code = $1 "
+    "AND valid_from <= current_date AND (valid_to IS NULL OR valid_to >= current_date)",
 };
 
 int users_tenant_by_code(struct arena *a, const char *code, struct users_tenant *out)
@@ -44,8 +44,8 @@ static int users_fill(PGresult *r, struct users_account *out)
 }
 
 static const struct db_stmt st_by_username = {
-	"users_by_username",
-	"SELECT " ACCOUNT_COLUMNS " FROM app_user WHERE username = $1",
+    "users_by_username",
+    "SELECT " ACCOUNT_COLUMNS " FROM app_user WHERE username = $1",
 };
 
 int users_by_username(struct arena *a, const char *username, struct users_account *out)
@@ -57,8 +57,8 @@ int users_by_username(struct arena *a, const char *username, struct users_accoun
 }
 
 static const struct db_stmt st_by_id = {
-	"users_by_id",
-	"SELECT " ACCOUNT_COLUMNS " FROM app_user WHERE id = $1",
+    "users_by_id",
+    "SELECT " ACCOUNT_COLUMNS " FROM app_user WHERE id = $1",
 };
 
 int users_by_id(struct arena *a, const char *id, struct users_account *out)
@@ -72,13 +72,13 @@ int users_by_id(struct arena *a, const char *id, struct users_account *out)
 }
 
 static const struct db_stmt st_create = {
-	"users_create",
-	"INSERT INTO app_user (username, password_hash, home_tenant_id) VALUES ($1, $2, $3) "
-	"RETURNING id",
+    "users_create",
+    "INSERT INTO app_user (username, password_hash, home_tenant_id) VALUES ($1, $2, $3) "
+    "RETURNING id",
 };
 
 int users_create(struct arena *a, const char *username, const char *password_hash,
-		 const char *home_tenant_id, char id_out[UTIL_UUID_LEN + 1])
+                 const char *home_tenant_id, char id_out[UTIL_UUID_LEN + 1])
 {
 	const char *p[3] = {username, password_hash, home_tenant_id};
 	PGresult *r;
@@ -89,8 +89,8 @@ int users_create(struct arena *a, const char *username, const char *password_has
 }
 
 static const struct db_stmt st_roles = {
-	"users_roles",
-	"SELECT role FROM user_role WHERE tenant_id = $1 AND user_id = $2",
+    "users_roles",
+    "SELECT role FROM user_role WHERE tenant_id = $1 AND user_id = $2",
 };
 
 int users_roles(struct arena *a, const char *tenant_id, const char *user_id, uint32_t *roles)
@@ -107,25 +107,25 @@ int users_roles(struct arena *a, const char *tenant_id, const char *user_id, uin
 }
 
 static const struct db_stmt st_grant = {
-	"users_grant",
-	"INSERT INTO user_role (tenant_id, user_id, role, granted_by) VALUES ($1, $2, $3, $4) "
-	"ON CONFLICT DO NOTHING",
+    "users_grant",
+    "INSERT INTO user_role (tenant_id, user_id, role, granted_by) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT DO NOTHING",
 };
 
 int users_grant(struct arena *a, const char *tenant_id, const char *user_id, const char *role,
-		const char *granted_by)
+                const char *granted_by)
 {
 	const char *p[4] = {tenant_id, user_id, role, granted_by};
 	return db_exec(a, &st_grant, 4, p, NULL);
 }
 
 static const struct db_stmt st_revoke_role = {
-	"users_revoke_role",
-	"DELETE FROM user_role WHERE tenant_id = $1 AND user_id = $2 AND role = $3",
+    "users_revoke_role",
+    "DELETE FROM user_role WHERE tenant_id = $1 AND user_id = $2 AND role = $3",
 };
 
 int users_set_roles(struct arena *a, const char *tenant_id, const char *user_id, uint32_t roles,
-		    const char *granted_by)
+                    const char *granted_by)
 {
 	for (unsigned i = 0; i < POLICY_ROLE_COUNT; i++) {
 		const char *name = policy_role_names[i];
@@ -143,8 +143,8 @@ int users_set_roles(struct arena *a, const char *tenant_id, const char *user_id,
 }
 
 static const struct db_stmt st_set_password = {
-	"users_set_password",
-	"UPDATE app_user SET password_hash = $2, password_changed_at = now() WHERE id = $1",
+    "users_set_password",
+    "UPDATE app_user SET password_hash = $2, password_changed_at = now() WHERE id = $1",
 };
 
 int users_set_password(struct arena *a, const char *user_id, const char *password_hash)
@@ -154,8 +154,8 @@ int users_set_password(struct arena *a, const char *user_id, const char *passwor
 }
 
 static const struct db_stmt st_set_disabled = {
-	"users_set_disabled",
-	"UPDATE app_user SET disabled = $2 WHERE id = $1",
+    "users_set_disabled",
+    "UPDATE app_user SET disabled = $2 WHERE id = $1",
 };
 
 int users_set_disabled(struct arena *a, const char *user_id, bool disabled)
@@ -165,8 +165,8 @@ int users_set_disabled(struct arena *a, const char *user_id, bool disabled)
 }
 
 static const struct db_stmt st_touch = {
-	"users_touch",
-	"UPDATE app_user SET updated_at = now(), version = version + 1 WHERE id = $1",
+    "users_touch",
+    "UPDATE app_user SET updated_at = now(), version = version + 1 WHERE id = $1",
 };
 
 int users_touch(struct arena *a, const char *user_id)
@@ -176,8 +176,8 @@ int users_touch(struct arena *a, const char *user_id)
 }
 
 static const struct db_stmt st_revoke_sessions = {
-	"users_revoke_sessions",
-	"SELECT app.revoke_user_sessions($1)",
+    "users_revoke_sessions",
+    "SELECT app.revoke_user_sessions($1)",
 };
 
 int users_revoke_sessions(struct arena *a, const char *user_id)

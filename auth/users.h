@@ -40,18 +40,18 @@ int users_by_id(struct arena *a, const char *id, struct users_account *out);
 
 /* Creates an account; writes its id. DB_UNIQUE when the username is taken. */
 int users_create(struct arena *a, const char *username, const char *password_hash,
-		 const char *home_tenant_id, char id_out[UTIL_UUID_LEN + 1]);
+                 const char *home_tenant_id, char id_out[UTIL_UUID_LEN + 1]);
 
 /* The account's roles in the context tenant, as policy bits. */
 int users_roles(struct arena *a, const char *tenant_id, const char *user_id, uint32_t *roles);
 
 /* Grants one role in tenant (no error if already held). */
 int users_grant(struct arena *a, const char *tenant_id, const char *user_id, const char *role,
-		const char *granted_by);
+                const char *granted_by);
 
 /* Makes the account's roles in tenant exactly roles (bits). */
 int users_set_roles(struct arena *a, const char *tenant_id, const char *user_id, uint32_t roles,
-		    const char *granted_by);
+                    const char *granted_by);
 
 /* Sets a new password hash / the disabled flag (callers then users_touch). */
 int users_set_password(struct arena *a, const char *user_id, const char *password_hash);

@@ -19,29 +19,35 @@ struct config_key {
 	long long min, max;
 };
 
-#define STR(n, f) {n, CFG_STR, config.f, sizeof config.f, 0, 0}
-#define INT(n, f, lo, hi) {n, CFG_INT, &config.f, 0, lo, hi}
+#define STR(n, f)                                                                                  \
+	{                                                                                          \
+		n, CFG_STR, config.f, sizeof config.f, 0, 0                                        \
+	}
+#define INT(n, f, lo, hi)                                                                          \
+	{                                                                                          \
+		n, CFG_INT, &config.f, 0, lo, hi                                                   \
+	}
 
 static const struct config_key keys[] = {
-	STR("DATABASE_URL", database_url),
-	STR("CARTELLA_OWNER_DATABASE_URL", owner_database_url),
-	STR("CARTELLA_BIND", bind),
-	STR("CARTELLA_KEK_FILE", kek_file),
-	INT("PORT", port, 1, 65535),
-	INT("CARTELLA_THREADS", threads, 1, 256),
-	INT("CARTELLA_CONN_TIMEOUT", conn_timeout, 1, 3600),
-	{"CARTELLA_MAX_BODY", CFG_LONG, &config.max_body, 0, 256, 64L * 1024 * 1024},
-	INT("CARTELLA_MAX_CONNECTIONS", max_connections, 4, 100000),
-	INT("CARTELLA_PER_IP_CONNECTIONS", per_ip_connections, 1, 100000),
-	INT("CARTELLA_CONN_MEMORY", conn_memory, 16384, 4 * 1024 * 1024),
-	INT("CARTELLA_STATEMENT_TIMEOUT_MS", statement_timeout_ms, 100, 3600000),
-	INT("CARTELLA_SESSION_IDLE", session_idle, 1, 86400),
-	INT("CARTELLA_SESSION_ABSOLUTE", session_absolute, 1, 7 * 86400),
-	INT("CARTELLA_LOGIN_MAX_FAILURES", login_max_failures, 1, 1000),
-	INT("CARTELLA_LOGIN_WINDOW", login_window, 1, 86400),
-	INT("CARTELLA_JSON_MAX_DEPTH", json_max_depth, 2, 256),
-	INT("CARTELLA_PAGE_MAX", page_max, 1, 10000),
-	{"CARTELLA_LOG_LEVEL", CFG_LEVEL, &config.log_level, 0, 0, 0},
+    STR("DATABASE_URL", database_url),
+    STR("CARTELLA_OWNER_DATABASE_URL", owner_database_url),
+    STR("CARTELLA_BIND", bind),
+    STR("CARTELLA_KEK_FILE", kek_file),
+    INT("PORT", port, 1, 65535),
+    INT("CARTELLA_THREADS", threads, 1, 256),
+    INT("CARTELLA_CONN_TIMEOUT", conn_timeout, 1, 3600),
+    {"CARTELLA_MAX_BODY", CFG_LONG, &config.max_body, 0, 256, 64L * 1024 * 1024},
+    INT("CARTELLA_MAX_CONNECTIONS", max_connections, 4, 100000),
+    INT("CARTELLA_PER_IP_CONNECTIONS", per_ip_connections, 1, 100000),
+    INT("CARTELLA_CONN_MEMORY", conn_memory, 16384, 4 * 1024 * 1024),
+    INT("CARTELLA_STATEMENT_TIMEOUT_MS", statement_timeout_ms, 100, 3600000),
+    INT("CARTELLA_SESSION_IDLE", session_idle, 1, 86400),
+    INT("CARTELLA_SESSION_ABSOLUTE", session_absolute, 1, 7 * 86400),
+    INT("CARTELLA_LOGIN_MAX_FAILURES", login_max_failures, 1, 1000),
+    INT("CARTELLA_LOGIN_WINDOW", login_window, 1, 86400),
+    INT("CARTELLA_JSON_MAX_DEPTH", json_max_depth, 2, 256),
+    INT("CARTELLA_PAGE_MAX", page_max, 1, 10000),
+    {"CARTELLA_LOG_LEVEL", CFG_LEVEL, &config.log_level, 0, 0, 0},
 };
 
 static void config_defaults(void)
@@ -85,7 +91,7 @@ static int config_set(const char *name, const char *value)
 			int level = log_level_parse(value);
 			if (level < 0) {
 				fprintf(stderr, "cartella: %s must be debug, info, warn or error\n",
-					name);
+				        name);
 				return -1;
 			}
 			*(int *)k->target = level;
@@ -95,7 +101,7 @@ static int config_set(const char *name, const char *value)
 		case CFG_LONG:
 			if (!util_parse_int(value, k->min, k->max, &v)) {
 				fprintf(stderr, "cartella: %s must be an integer in [%lld, %lld]\n",
-					name, k->min, k->max);
+				        name, k->min, k->max);
 				return -1;
 			}
 			if (k->kind == CFG_INT)
@@ -115,7 +121,7 @@ static int config_read_file(const char *path)
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
 		fprintf(stderr, "cartella: cannot open CARTELLA_CONFIG %s: %s\n", path,
-			strerror(errno));
+		        strerror(errno));
 		return -1;
 	}
 	char line[2048];
@@ -161,7 +167,7 @@ int config_load(void)
 	}
 	if (config.owner_database_url[0] == '\0')
 		util_strlcpy(config.owner_database_url, config.database_url,
-			     sizeof config.owner_database_url);
+		             sizeof config.owner_database_url);
 	log_set_level((enum log_level)config.log_level);
 	return 0;
 }

@@ -81,9 +81,9 @@ static int db_session_setup(PGconn *c)
 {
 	char sql[256];
 	snprintf(sql, sizeof sql,
-		 "SET statement_timeout = %d; SET idle_in_transaction_session_timeout = %d; "
-		 "SET application_name = 'cartella'; SET timezone = 'UTC'",
-		 db_statement_timeout_ms, db_statement_timeout_ms * 2);
+	         "SET statement_timeout = %d; SET idle_in_transaction_session_timeout = %d; "
+	         "SET application_name = 'cartella'; SET timezone = 'UTC'",
+	         db_statement_timeout_ms, db_statement_timeout_ms * 2);
 	PGresult *r = PQexec(c, sql);
 	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	PQclear(r);
@@ -112,7 +112,7 @@ PGconn *db_conn(void)
 		return NULL;
 	if (PQstatus(c) != CONNECTION_OK || db_session_setup(c) != 0) {
 		log_event(LOGL_WARN, "database connection failed",
-			  json_pack("{s:s}", "component", "db"));
+		          json_pack("{s:s}", "component", "db"));
 		PQfinish(c);
 		return NULL;
 	}
@@ -163,8 +163,8 @@ static int db_fail(struct db_thread *t, PGresult *r, const char *what)
 		rc = DB_UNAVAILABLE;
 	if (rc == DB_ERROR || rc == DB_UNAVAILABLE)
 		log_event(rc == DB_ERROR ? LOGL_ERROR : LOGL_WARN, "database error",
-			  json_pack("{s:s, s:s, s:s}", "component", "db", "statement", what,
-				    "sqlstate", t->sqlstate));
+		          json_pack("{s:s, s:s, s:s}", "component", "db", "statement", what,
+		                    "sqlstate", t->sqlstate));
 	return rc;
 }
 
@@ -195,7 +195,7 @@ static int db_prepare(struct db_thread *t, const struct db_stmt *st)
 
 /* Borrows st and params; *out (if given) is owned by arena a. */
 int db_execv(struct arena *a, const struct db_stmt *st, int n, const char *const *params,
-	     const int *lengths, const int *formats, int result_format, PGresult **out)
+             const int *lengths, const int *formats, int result_format, PGresult **out)
 {
 	if (out)
 		*out = NULL;
@@ -227,7 +227,7 @@ int db_execv(struct arena *a, const struct db_stmt *st, int n, const char *const
 
 /* Borrows st and params; *out (if given) is owned by arena a. */
 int db_exec(struct arena *a, const struct db_stmt *st, int n, const char *const *params,
-	    PGresult **out)
+            PGresult **out)
 {
 	return db_execv(a, st, n, params, NULL, NULL, 0, out);
 }
@@ -296,9 +296,9 @@ bool db_in_tx(void)
 }
 
 static const struct db_stmt st_set_context = {
-	"db_set_context",
-	"SELECT set_config('app.tenant', coalesce($1, ''), true), "
-	"set_config('app.user', coalesce($2, ''), true)",
+    "db_set_context",
+    "SELECT set_config('app.tenant', coalesce($1, ''), true), "
+    "set_config('app.user', coalesce($2, ''), true)",
 };
 
 /* Borrows the ids. */
@@ -328,20 +328,20 @@ int db_check_app_role(char *err, size_t errn)
 		return -1;
 	}
 	PGresult *r = PQexec(c, "SELECT r.rolsuper, r.rolbypassrls, "
-				"(SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid "
-				" AND c.relnamespace = 'public'::regnamespace) "
-				"FROM pg_roles r WHERE r.rolname = current_user");
+	                        "(SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid "
+	                        " AND c.relnamespace = 'public'::regnamespace) "
+	                        "FROM pg_roles r WHERE r.rolname = current_user");
 	int rc = -1;
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 		snprintf(err, errn, "cannot read the database role");
 	} else if (strcmp(PQgetvalue(r, 0, 0), "t") == 0 || strcmp(PQgetvalue(r, 0, 1), "t") == 0) {
 		snprintf(err, errn,
-			 "DATABASE_URL connects as a superuser or BYPASSRLS role; row-level "
-			 "security would not apply. Use the application role (cartella_app)");
+		         "DATABASE_URL connects as a superuser or BYPASSRLS role; row-level "
+		         "security would not apply. Use the application role (cartella_app)");
 	} else if (strcmp(PQgetvalue(r, 0, 2), "0") != 0) {
 		snprintf(err, errn,
-			 "DATABASE_URL connects as the owner of the tables; use the "
-			 "application role (cartella_app), not the migration owner");
+		         "DATABASE_URL connects as the owner of the tables; use the "
+		         "application role (cartella_app), not the migration owner");
 	} else {
 		rc = 0;
 	}

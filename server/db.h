@@ -39,12 +39,12 @@ PGconn *db_conn(void);
 /* Runs st with n text parameters (NULL entries are SQL NULL). On DB_OK and a
  * non-NULL out, *out is the result, owned by arena a. */
 int db_exec(struct arena *a, const struct db_stmt *st, int n, const char *const *params,
-	    PGresult **out);
+            PGresult **out);
 
 /* As db_exec with per-parameter lengths and formats (1 = binary) and the
  * result format (0 text, 1 binary). lengths/formats may be NULL. */
 int db_execv(struct arena *a, const struct db_stmt *st, int n, const char *const *params,
-	     const int *lengths, const int *formats, int result_format, PGresult **out);
+             const int *lengths, const int *formats, int result_format, PGresult **out);
 
 /* Transaction control on the thread's connection. */
 int db_begin(void);

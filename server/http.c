@@ -102,7 +102,7 @@ int http_add_header(struct http_req *req, const char *name, const char *value)
 
 /* Borrows body, which must live as long as the request (static or arena). */
 int http_reply_text(struct http_req *req, int status, const char *type, const char *body,
-		    size_t len)
+                    size_t len)
 {
 	req->status = status;
 	req->resp_type = type;
@@ -117,8 +117,7 @@ int http_reply_empty(struct http_req *req, int status)
 }
 
 /* Dumps body (stolen) into the arena and sets it as the response. */
-static int http_reply_json_typed(struct http_req *req, int status, json_t *body,
-				 const char *type)
+static int http_reply_json_typed(struct http_req *req, int status, json_t *body, const char *type)
 {
 	if (body == NULL)
 		return http_reply_problem(req, PROBLEM_INTERNAL, NULL);
@@ -126,7 +125,7 @@ static int http_reply_json_typed(struct http_req *req, int status, json_t *body,
 	json_decref(body);
 	if (text == NULL || arena_defer(req->arena, free, text) != 0) {
 		static const char oom[] = "{\"type\":\"/problems/internal\",\"title\":\"Errore "
-					  "interno\",\"status\":500}";
+		                          "interno\",\"status\":500}";
 		return http_reply_text(req, 500, "application/problem+json", oom, sizeof oom - 1);
 	}
 	return http_reply_text(req, status, type, text, strlen(text));
@@ -139,13 +138,13 @@ int http_reply_json(struct http_req *req, int status, json_t *body)
 
 /* Builds the problem object for id; detail and errors (stolen) optional. */
 static json_t *http_problem_body(struct http_req *req, enum problem_id id, const char *detail,
-				 json_t *errors)
+                                 json_t *errors)
 {
 	const struct problem_def *p = problem_get(id);
 	char type[96];
 	problem_type_uri(id, type, sizeof type);
 	json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", p->title, "status",
-			      p->status, "instance", req->request_id);
+	                      p->status, "instance", req->request_id);
 	if (o == NULL) {
 		json_decref(errors);
 		return NULL;
@@ -160,27 +159,27 @@ static json_t *http_problem_body(struct http_req *req, enum problem_id id, const
 int http_reply_problem(struct http_req *req, enum problem_id id, const char *detail)
 {
 	return http_reply_json_typed(req, problem_get(id)->status,
-				     http_problem_body(req, id, detail, NULL),
-				     "application/problem+json");
+	                             http_problem_body(req, id, detail, NULL),
+	                             "application/problem+json");
 }
 
 int http_reply_problem_with(struct http_req *req, enum problem_id id, const char *detail,
-			    json_t *extra)
+                            json_t *extra)
 {
 	json_t *body = http_problem_body(req, id, detail, NULL);
 	if (body != NULL && extra != NULL)
 		json_object_update_missing(body, extra);
 	json_decref(extra);
 	return http_reply_json_typed(req, problem_get(id)->status, body,
-				     "application/problem+json");
+	                             "application/problem+json");
 }
 
 int http_reply_validation(struct http_req *req, json_t *errors)
 {
-	return http_reply_json_typed(req, 400,
-				     http_problem_body(req, PROBLEM_VALIDATION,
-						       "Uno o più campi non sono validi", errors),
-				     "application/problem+json");
+	return http_reply_json_typed(
+	    req, 400,
+	    http_problem_body(req, PROBLEM_VALIDATION, "Uno o più campi non sono validi", errors),
+	    "application/problem+json");
 }
 
 int http_reply_db_error(struct http_req *req, int db_rc)
@@ -210,14 +209,14 @@ int http_check_if_match(struct http_req *req, long long version)
 	const char *im = http_header(req, "If-Match");
 	if (im == NULL) {
 		http_reply_problem(req, PROBLEM_PRECONDITION_REQUIRED,
-				   "Inviare If-Match con l'ETag ottenuto leggendo la risorsa");
+		                   "Inviare If-Match con l'ETag ottenuto leggendo la risorsa");
 		return 1;
 	}
 	char etag[32];
 	snprintf(etag, sizeof etag, "\"%lld\"", version);
 	if (strcmp(im, etag) != 0 && strcmp(im, "*") != 0) {
 		http_reply_problem(req, PROBLEM_PRECONDITION_FAILED,
-				   "Rileggere la risorsa e ripetere la modifica");
+		                   "Rileggere la risorsa e ripetere la modifica");
 		return 1;
 	}
 	return 0;
@@ -230,7 +229,7 @@ int http_page_limit(struct http_req *req, int def, int *out)
 	if (s != NULL && !util_parse_int(s, 1, config.page_max, &v)) {
 		char detail[96];
 		snprintf(detail, sizeof detail, "limit deve essere un intero tra 1 e %d",
-			 config.page_max);
+		         config.page_max);
 		http_reply_problem(req, PROBLEM_BAD_PARAMETER, detail);
 		return 1;
 	}
@@ -244,7 +243,7 @@ int http_page_limit(struct http_req *req, int def, int *out)
 static struct http_conn *http_conn_of(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	return ci ? ci->socket_context : NULL;
 }
 
@@ -260,7 +259,7 @@ static void http_conn_phase(struct http_conn *hc, enum http_phase phase)
 
 /* MHD callback: a connection opened or closed. Owns the http_conn. */
 static void http_on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-			       enum MHD_ConnectionNotificationCode code)
+                               enum MHD_ConnectionNotificationCode code)
 {
 	(void)cls;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
@@ -268,7 +267,7 @@ static void http_on_connection(void *cls, struct MHD_Connection *c, void **socke
 		if (hc == NULL)
 			return;
 		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		hc->fd = ci ? ci->connect_fd : -1;
 		hc->phase = PHASE_RECEIVING;
 		hc->phase_start_ns = util_mono_ns();
@@ -316,7 +315,7 @@ static void *http_watchdog(void *arg)
 			shutdown(hc->fd, SHUT_RDWR);
 			hc->cut = true;
 			log_event(LOGL_INFO, "connection cut: request not received in time",
-				  json_pack("{s:i}", "timeout_seconds", config.conn_timeout));
+			          json_pack("{s:i}", "timeout_seconds", config.conn_timeout));
 		}
 		pthread_mutex_unlock(&conns_lock);
 	}
@@ -353,17 +352,18 @@ static struct http_req *http_req_new(struct MHD_Connection *c, const char *url, 
 		util_strlcpy(req->request_id, uuid, sizeof req->request_id);
 	}
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	util_strlcpy(req->client_ip, "unknown", sizeof req->client_ip);
 	if (ci != NULL && ci->client_addr != NULL) {
 		const struct sockaddr *sa = ci->client_addr;
 		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-				  req->client_ip, sizeof req->client_ip);
+			inet_ntop(AF_INET,
+			          &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+			          req->client_ip, sizeof req->client_ip);
 		else if (sa->sa_family == AF_INET6)
 			inet_ntop(AF_INET6,
-				  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-				  req->client_ip, sizeof req->client_ip);
+			          &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			          req->client_ip, sizeof req->client_ip);
 	}
 	atomic_fetch_add(&inflight, 1);
 	return req;
@@ -373,7 +373,7 @@ static struct http_req *http_req_new(struct MHD_Connection *c, const char *url, 
 static enum MHD_Result http_queue(struct http_req *req)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		req->resp_len, (void *)req->resp_body, MHD_RESPMEM_MUST_COPY);
+	    req->resp_len, (void *)req->resp_body, MHD_RESPMEM_MUST_COPY);
 	if (resp == NULL)
 		return MHD_NO;
 	if (req->resp_type != NULL)
@@ -382,7 +382,7 @@ static enum MHD_Result http_queue(struct http_req *req)
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 	MHD_add_response_header(resp, "Content-Security-Policy",
-				"default-src 'none'; frame-ancestors 'none'");
+	                        "default-src 'none'; frame-ancestors 'none'");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	MHD_add_response_header(resp, "X-Request-Id", req->request_id);
 	for (int i = 0; i < req->nheaders; i++)
@@ -432,7 +432,7 @@ static bool http_precheck(struct http_req *req)
 {
 	char allow[64];
 	enum router_match m =
-		router_match(req->method, req->path, &req->route, req->params, allow, sizeof allow);
+	    router_match(req->method, req->path, &req->route, req->params, allow, sizeof allow);
 	if (m == ROUTER_NO_PATH) {
 		http_reply_problem(req, PROBLEM_NOT_FOUND, NULL);
 		return true;
@@ -454,9 +454,10 @@ static bool http_precheck(struct http_req *req)
 		http_reply_problem(req, PROBLEM_PAYLOAD_TOO_LARGE, NULL);
 		return true;
 	}
-	if (req->has_body && !http_is_json(http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE), req->method)) {
+	if (req->has_body &&
+	    !http_is_json(http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE), req->method)) {
 		http_reply_problem(req, PROBLEM_UNSUPPORTED_MEDIA_TYPE,
-				   "Il corpo deve essere application/json");
+		                   "Il corpo deve essere application/json");
 		return true;
 	}
 	return false;
@@ -499,13 +500,13 @@ static bool http_parse_body(struct http_req *req)
 		return false;
 	char where[64] = "";
 	switch (jsonx_parse(req->body, req->body_len, config.json_max_depth, &req->json, where,
-			    sizeof where)) {
+	                    sizeof where)) {
 	case JSONX_OK:
 		return false;
 	case JSONX_TOO_DEEP: {
 		char detail[96];
 		snprintf(detail, sizeof detail, "Profondità massima consentita: %d",
-			 config.json_max_depth);
+		         config.json_max_depth);
 		http_reply_problem(req, PROBLEM_JSON_TOO_DEEP, detail);
 		return true;
 	}
@@ -535,13 +536,13 @@ static void http_run(struct http_req *req)
 		/* The hooks return 1 once they have replied (401, 403, 503). An
 		 * in-process call comes with its principal already set. */
 		if (req->conn == NULL && (rc = db_set_context(req->arena, req->principal.tenant_id,
-							       req->principal.user_id)) != DB_OK) {
+		                                              req->principal.user_id)) != DB_OK) {
 			db_rollback();
 			http_reply_db_error(req, DB_UNAVAILABLE);
 			return;
 		}
 		bool replied = !(req->route->flags & ROUTE_PUBLIC) && req->conn != NULL &&
-			       hooks->authenticate(req) != 0;
+		               hooks->authenticate(req) != 0;
 		if (!replied)
 			replied = hooks->authorize(req) != 0;
 		if (!replied && hooks->before_handler != NULL)
@@ -581,9 +582,9 @@ static void http_run(struct http_req *req)
 /* MHD access handler: called once with the headers, then per body chunk,
  * then once more with no data. */
 static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char *url,
-				       const char *method, const char *version,
-				       const char *upload_data, size_t *upload_data_size,
-				       void **con_cls)
+                                       const char *method, const char *version,
+                                       const char *upload_data, size_t *upload_data_size,
+                                       void **con_cls)
 {
 	(void)cls;
 	(void)version;
@@ -615,7 +616,7 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, cons
 /* MHD callback: the request is over (answered, or the client went away).
  * Logs it, counts it and frees everything it owned. */
 static void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-			      enum MHD_RequestTerminationCode toe)
+                              enum MHD_RequestTerminationCode toe)
 {
 	(void)cls;
 	struct http_req *req = *con_cls;
@@ -625,10 +626,10 @@ static void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cl
 	uint64_t dur = util_mono_ns() - req->start_ns;
 	int status = req->queued ? req->status : 0;
 	metrics_record(req->route ? (int)router_index(req->route) : -1, status, dur);
-	json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "request_id", req->request_id,
-			      "method", req->method, "route",
-			      req->route ? req->route->pattern : "unmatched", "status", status,
-			      "duration_ms", (double)dur / 1e6, "client", req->client_ip);
+	json_t *f =
+	    json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "request_id", req->request_id, "method",
+	              req->method, "route", req->route ? req->route->pattern : "unmatched",
+	              "status", status, "duration_ms", (double)dur / 1e6, "client", req->client_ip);
 	if (f != NULL && req->principal.authenticated) {
 		json_object_set_new(f, "user", json_string(req->principal.user_id));
 		json_object_set_new(f, "tenant", json_string(req->principal.tenant_id));
@@ -661,8 +662,8 @@ void http_set_hooks(const struct http_hooks *h)
 
 /* Borrows everything; the answer (status, body) is left in *out's arena. */
 int http_call_local(struct arena *a, const char *method, const char *path, json_t *body,
-		    const struct http_header *headers, const struct http_principal *principal,
-		    struct http_req **out)
+                    const struct http_header *headers, const struct http_principal *principal,
+                    struct http_req **out)
 {
 	struct http_req *req = arena_alloc(a, sizeof *req);
 	if (req == NULL)
@@ -705,18 +706,18 @@ int http_start(const struct http_hooks *h)
 		log_fmt(LOGL_ERROR, "CARTELLA_BIND is not an IPv4 address");
 		return -1;
 	}
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-			 MHD_USE_ERROR_LOG;
+	unsigned flags =
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	daemon_handle = MHD_start_daemon(
-		flags, (uint16_t)config.port, NULL, NULL, http_on_request, NULL,
-		MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
-		(unsigned)config.threads, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)config.conn_timeout, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)config.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		(unsigned)config.per_ip_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)config.conn_memory, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-		MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, NULL,
-		MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, NULL, MHD_OPTION_END);
+	    flags, (uint16_t)config.port, NULL, NULL, http_on_request, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)config.threads,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)config.conn_timeout,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)config.max_connections,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)config.per_ip_connections,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)config.conn_memory,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, http_on_completed,
+	    NULL, MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, NULL, MHD_OPTION_END);
 	if (daemon_handle == NULL) {
 		log_fmt(LOGL_ERROR, "cannot listen on %s:%d", config.bind, config.port);
 		return -1;

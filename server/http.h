@@ -19,7 +19,7 @@ struct MHD_Connection;
 struct http_conn;
 
 #define HTTP_MAX_HEADERS 8
-#define HTTP_RETRY 2 /* handler return: run the whole transaction again */
+#define HTTP_RETRY       2 /* handler return: run the whole transaction again */
 
 /* Who is calling: filled by the authenticate hook. */
 struct http_principal {
@@ -63,7 +63,7 @@ struct http_req {
 	int nheaders;
 	bool queued;
 
-	bool commit_on_error; /* keep the transaction's writes on a 4xx answer */
+	bool commit_on_error;  /* keep the transaction's writes on a 4xx answer */
 	const char *hook_data; /* arena-owned state a before_handler leaves for after_handler */
 	const struct http_header *local_headers; /* in-process calls only */
 	const char *local_query;                 /* in-process calls only */
@@ -89,10 +89,11 @@ void http_set_hooks(const struct http_hooks *hooks);
 /* Runs one request in process, on the calling thread's database connection,
  * the way the server would (route, transaction, authorise, handler, commit),
  * for the given principal, skipping only HTTP and authentication. body and
- * headers (terminated by a NULL name; may be NULL) are borrowed. *out (arena-owned) holds status and resp_body. Returns 0 or -1. */
+ * headers (terminated by a NULL name; may be NULL) are borrowed. *out (arena-owned) holds status
+ * and resp_body. Returns 0 or -1. */
 int http_call_local(struct arena *a, const char *method, const char *path, json_t *body,
-		    const struct http_header *headers, const struct http_principal *principal,
-		    struct http_req **out);
+                    const struct http_header *headers, const struct http_principal *principal,
+                    struct http_req **out);
 
 /* Starts the daemon with config and the installed route table. Returns 0 or -1. */
 int http_start(const struct http_hooks *hooks);
@@ -108,13 +109,13 @@ const char *http_param(struct http_req *req, int i);
 /* Reply helpers. Each returns 0 (the handler's own return value). */
 int http_reply_json(struct http_req *req, int status, json_t *body /* stolen */);
 int http_reply_text(struct http_req *req, int status, const char *type, const char *body,
-		    size_t len /* body borrowed; must outlive the request */);
+                    size_t len /* body borrowed; must outlive the request */);
 int http_reply_empty(struct http_req *req, int status);
 int http_reply_problem(struct http_req *req, enum problem_id id, const char *detail);
 int http_reply_validation(struct http_req *req, json_t *errors /* stolen */);
 /* As http_reply_problem, adding the members of extra (stolen) to the body. */
 int http_reply_problem_with(struct http_req *req, enum problem_id id, const char *detail,
-			    json_t *extra);
+                            json_t *extra);
 /* Maps a db_rc: DB_RETRY → HTTP_RETRY, unique → 409, unavailable → 503, else 500. */
 int http_reply_db_error(struct http_req *req, int db_rc);
 

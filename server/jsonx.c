@@ -36,7 +36,7 @@ int jsonx_depth(const char *buf, size_t len, int limit)
 
 /* Borrows buf; gives *out to the caller. */
 enum jsonx_parse_result jsonx_parse(const char *buf, size_t len, int max_depth, json_t **out,
-				    char *where, size_t n)
+                                    char *where, size_t n)
 {
 	*out = NULL;
 	if (jsonx_depth(buf, len, max_depth) > max_depth)
@@ -94,7 +94,7 @@ static const char *type_message(enum jsonx_type t)
 
 /* Borrows value; checks it against f and fills f->out. Returns true if valid. */
 static bool jsonx_read_one(json_t *value, const struct jsonx_field *f, const char *field,
-			   json_t *errors)
+                           json_t *errors)
 {
 	char msg[128];
 	switch (f->type) {
@@ -141,7 +141,7 @@ static bool jsonx_read_one(json_t *value, const struct jsonx_field *f, const cha
 		size_t items = json_array_size(value);
 		if (items < f->min_len || (f->max_len && items > f->max_len)) {
 			snprintf(msg, sizeof msg, "deve avere tra %zu e %zu elementi", f->min_len,
-				 f->max_len);
+			         f->max_len);
 			jsonx_error(errors, field, "items", msg);
 			return false;
 		}
@@ -162,7 +162,7 @@ static bool jsonx_read_one(json_t *value, const struct jsonx_field *f, const cha
 
 /* Borrows obj, spec and errors. */
 size_t jsonx_read(json_t *obj, const char *prefix, const struct jsonx_field *spec, size_t n,
-		  json_t *errors)
+                  json_t *errors)
 {
 	size_t before = json_array_size(errors);
 	char field[256];

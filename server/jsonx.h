@@ -18,7 +18,7 @@ int jsonx_depth(const char *buf, size_t len, int limit);
  * duplicate keys, NUL bytes, depth over max_depth. On JSONX_MALFORMED writes
  * "riga L, colonna C" into where (size n). */
 enum jsonx_parse_result jsonx_parse(const char *buf, size_t len, int max_depth, json_t **out,
-				    char *where, size_t n);
+                                    char *where, size_t n);
 
 enum jsonx_type { JX_STRING, JX_BOOL, JX_INT, JX_ARRAY, JX_OBJECT };
 
@@ -32,8 +32,8 @@ struct jsonx_field {
 	size_t min_len; /* strings: characters; arrays: items */
 	size_t max_len; /* 0 = no limit (strings always have one: 1 MiB) */
 	void *out;      /* JX_STRING: const char ** (borrowed from the json);
-			   JX_BOOL: int * (0/1, untouched when absent);
-			   JX_INT: long long *; JX_ARRAY/JX_OBJECT: json_t ** (borrowed) */
+	                   JX_BOOL: int * (0/1, untouched when absent);
+	                   JX_INT: long long *; JX_ARRAY/JX_OBJECT: json_t ** (borrowed) */
 	bool *present;  /* optional: set true when the property is given */
 };
 
@@ -48,7 +48,7 @@ void jsonx_error(json_t *errors, const char *field, const char *rule, const char
  * names in errors are prefix + name (prefix may be ""). Returns the number of
  * errors appended to errors. */
 size_t jsonx_read(json_t *obj, const char *prefix, const struct jsonx_field *spec, size_t n,
-		  json_t *errors);
+                  json_t *errors);
 
 /* True when s is one of the NULL-terminated list of words. */
 bool jsonx_in(const char *s, const char *const *words);

@@ -26,23 +26,23 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: cartella COMMAND\n"
-		   "  serve       serve the API (PORT, CARTELLA_BIND, DATABASE_URL, "
-		   "CARTELLA_KEK_FILE)\n"
-		   "  migrate     bring the database schema up to date "
-		   "(CARTELLA_OWNER_DATABASE_URL)\n"
-		   "  user ...    manage staff accounts (cartella user help)\n"
-		   "  demo        load demo data through the API handlers\n"
-		   "  routes      list the routes: method, pattern, policy action, roles\n"
-		   "  version     print the version and schema version\n"
-		   "Configuration: environment variables, or a KEY=VALUE file named by "
-		   "CARTELLA_CONFIG.\nSee docs/operations.md.\n");
+	           "  serve       serve the API (PORT, CARTELLA_BIND, DATABASE_URL, "
+	           "CARTELLA_KEK_FILE)\n"
+	           "  migrate     bring the database schema up to date "
+	           "(CARTELLA_OWNER_DATABASE_URL)\n"
+	           "  user ...    manage staff accounts (cartella user help)\n"
+	           "  demo        load demo data through the API handlers\n"
+	           "  routes      list the routes: method, pattern, policy action, roles\n"
+	           "  version     print the version and schema version\n"
+	           "Configuration: environment variables, or a KEY=VALUE file named by "
+	           "CARTELLA_CONFIG.\nSee docs/operations.md.\n");
 }
 
 static const struct http_hooks hooks = {
-	.authenticate = session_authenticate,
-	.authorize = policy_authorize,
-	.before_handler = idempotency_before,
-	.after_handler = idempotency_after,
+    .authenticate = session_authenticate,
+    .authorize = policy_authorize,
+    .before_handler = idempotency_before,
+    .after_handler = idempotency_after,
 };
 
 /* What serve and demo share: the keyring, the database as the application
@@ -90,12 +90,12 @@ static int cmd_serve(void)
 	if (http_start(&hooks) != 0)
 		goto out;
 	log_event(LOGL_INFO, "listening",
-		  json_pack("{s:s, s:i, s:i, s:s}", "bind", config.bind, "port", config.port,
-			    "threads", config.threads, "version", CARTELLA_VERSION));
+	          json_pack("{s:s, s:i, s:i, s:s}", "bind", config.bind, "port", config.port,
+	                    "threads", config.threads, "version", CARTELLA_VERSION));
 	int sig = 0;
 	sigwait(&stop, &sig);
-	log_event(LOGL_INFO, "stopping", json_pack("{s:i, s:i}", "signal", sig, "in_flight",
-						   http_inflight()));
+	log_event(LOGL_INFO, "stopping",
+	          json_pack("{s:i, s:i}", "signal", sig, "in_flight", http_inflight()));
 	http_stop(30);
 	log_event(LOGL_INFO, "stopped", NULL);
 	rc = 0;

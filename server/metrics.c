@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const int statuses[] = {0,   200, 201, 202, 204, 303, 304, 400, 401, 403, 404, 405,
-			       409, 412, 413, 415, 422, 428, 429, 500, 503};
+static const int statuses[] = {0,   200, 201, 202, 204, 303, 304, 400, 401, 403, 404,
+                               405, 409, 412, 413, 415, 422, 428, 429, 500, 503};
 #define NSTATUS (sizeof statuses / sizeof statuses[0] + 1) /* + "other" */
 static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-				 0.1,   0.25,   0.5,   1,    2.5,   5};
+                                 0.1,   0.25,   0.5,   1,    2.5,   5};
 #define NBUCKETS (sizeof buckets / sizeof buckets[0])
 
 struct route_metrics {
@@ -116,7 +116,7 @@ char *metrics_render(struct arena *a, size_t *len)
 	size_t nroutes = 0;
 	const struct route *routes = router_routes(&nroutes);
 	mbuf_printf(&b, "# HELP cartella_http_requests_total HTTP requests by route and status.\n"
-			"# TYPE cartella_http_requests_total counter\n");
+	                "# TYPE cartella_http_requests_total counter\n");
 	for (size_t r = 0; r < table_n; r++) {
 		const char *pattern = r < nroutes ? routes[r].pattern : "unmatched";
 		const char *method = r < nroutes ? routes[r].method : "";
@@ -130,13 +130,13 @@ char *metrics_render(struct arena *a, size_t *len)
 			else
 				snprintf(st, sizeof st, "other");
 			mbuf_printf(&b,
-				    "cartella_http_requests_total{route=\"%s\",method=\"%s\","
-				    "status=\"%s\"} %lu\n",
-				    pattern, method, st, v);
+			            "cartella_http_requests_total{route=\"%s\",method=\"%s\","
+			            "status=\"%s\"} %lu\n",
+			            pattern, method, st, v);
 		}
 	}
 	mbuf_printf(&b, "# HELP cartella_http_request_duration_seconds Request latency.\n"
-			"# TYPE cartella_http_request_duration_seconds histogram\n");
+	                "# TYPE cartella_http_request_duration_seconds histogram\n");
 	for (size_t r = 0; r < table_n; r++) {
 		unsigned long count = atomic_load(&table[r].count);
 		if (count == 0)
@@ -147,28 +147,29 @@ char *metrics_render(struct arena *a, size_t *len)
 		for (size_t i = 0; i < NBUCKETS; i++) {
 			cum += atomic_load(&table[r].le[i]);
 			mbuf_printf(&b,
-				    "cartella_http_request_duration_seconds_bucket{route=\"%s\","
-				    "method=\"%s\",le=\"%g\"} %lu\n",
-				    pattern, method, buckets[i], cum);
+			            "cartella_http_request_duration_seconds_bucket{route=\"%s\","
+			            "method=\"%s\",le=\"%g\"} %lu\n",
+			            pattern, method, buckets[i], cum);
 		}
-		mbuf_printf(&b,
-			    "cartella_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\","
-			    "le=\"+Inf\"} %lu\n"
-			    "cartella_http_request_duration_seconds_sum{route=\"%s\",method=\"%s\"} "
-			    "%.6f\n"
-			    "cartella_http_request_duration_seconds_count{route=\"%s\",method=\"%s\"} "
-			    "%lu\n",
-			    pattern, method, count, pattern, method,
-			    (double)atomic_load(&table[r].sum_us) / 1e6, pattern, method, count);
+		mbuf_printf(
+		    &b,
+		    "cartella_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\","
+		    "le=\"+Inf\"} %lu\n"
+		    "cartella_http_request_duration_seconds_sum{route=\"%s\",method=\"%s\"} "
+		    "%.6f\n"
+		    "cartella_http_request_duration_seconds_count{route=\"%s\",method=\"%s\"} "
+		    "%lu\n",
+		    pattern, method, count, pattern, method,
+		    (double)atomic_load(&table[r].sum_us) / 1e6, pattern, method, count);
 	}
 	int open = 0, busy = 0;
 	db_pool_counts(&open, &busy);
 	mbuf_printf(&b,
-		    "# HELP cartella_db_connections Database connections of the server threads.\n"
-		    "# TYPE cartella_db_connections gauge\n"
-		    "cartella_db_connections{state=\"busy\"} %d\n"
-		    "cartella_db_connections{state=\"idle\"} %d\n",
-		    busy, open - busy);
+	            "# HELP cartella_db_connections Database connections of the server threads.\n"
+	            "# TYPE cartella_db_connections gauge\n"
+	            "cartella_db_connections{state=\"busy\"} %d\n"
+	            "cartella_db_connections{state=\"idle\"} %d\n",
+	            busy, open - busy);
 	if (b.failed)
 		return NULL;
 	*len = b.len;

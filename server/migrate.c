@@ -13,8 +13,8 @@
 int migrate_latest(void)
 {
 	return embedded_migrations_count == 0
-		       ? 0
-		       : embedded_migrations[embedded_migrations_count - 1].version;
+	           ? 0
+	           : embedded_migrations[embedded_migrations_count - 1].version;
 }
 
 /* Writes the SHA-256 of sql as hex into out[65]. */
@@ -53,13 +53,13 @@ static int migrate_apply(PGconn *c, const struct embedded_migration *m)
 	snprintf(version, sizeof version, "%d", m->version);
 	const char *p[3] = {version, m->name, sum};
 	PGresult *r = PQexecParams(c,
-				   "INSERT INTO schema_migration (version, name, checksum) "
-				   "VALUES ($1, $2, $3)",
-				   3, NULL, p, NULL, NULL, 0);
+	                           "INSERT INTO schema_migration (version, name, checksum) "
+	                           "VALUES ($1, $2, $3)",
+	                           3, NULL, p, NULL, NULL, 0);
 	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	if (!ok)
 		fprintf(stderr, "cartella migrate: recording %s failed: %s", label,
-			PQerrorMessage(c));
+		        PQerrorMessage(c));
 	PQclear(r);
 	if (!ok || migrate_exec(c, "COMMIT", label) != 0) {
 		migrate_exec(c, "ROLLBACK", label);
@@ -224,11 +224,11 @@ static json_t *codes_from_csv(const struct embedded_code_list *l)
 		for (size_t i = 2; attrs != NULL && i < json_array_size(head); i++)
 			if (json_string_length(json_array_get(fields, i)) > 0)
 				json_object_set(attrs, json_string_value(json_array_get(head, i)),
-						json_array_get(fields, i));
+				                json_array_get(fields, i));
 		json_t *row = attrs == NULL
-				  ? NULL
-				  : json_pack("{s:s, s:s, s:o, s:i}", "code", code, "label_it",
-					      label, "attrs", attrs, "position", pos++);
+		                  ? NULL
+		                  : json_pack("{s:s, s:s, s:o, s:i}", "code", code, "label_it",
+		                              label, "attrs", attrs, "position", pos++);
 		if (row == NULL || json_object_set_new(seen, code, json_true()) != 0 ||
 		    json_array_append_new(rows, row) != 0) {
 			why = "out of memory";
@@ -255,7 +255,7 @@ fail:
 /* Runs sql with text parameters; *out (caller clears) gets the result.
  * Prints the server's message on failure. */
 static int migrate_query(PGconn *c, const char *sql, int n, const char *const *params,
-			 const char *what, PGresult **out)
+                         const char *what, PGresult **out)
 {
 	PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
 	ExecStatusType s = PQresultStatus(r);
@@ -274,36 +274,36 @@ static int migrate_query(PGconn *c, const char *sql, int n, const char *const *p
 static int codes_sync_one(PGconn *c, const struct embedded_code_list *l, int *changed)
 {
 	static const char *const sql_head =
-		"SELECT version, checksum FROM code_list WHERE name = $1 FOR UPDATE";
+	    "SELECT version, checksum FROM code_list WHERE name = $1 FOR UPDATE";
 	static const char *const sql_new =
-		"INSERT INTO code_list (name, version, checksum) VALUES ($1, 1, $2) "
-		"RETURNING version";
+	    "INSERT INTO code_list (name, version, checksum) VALUES ($1, 1, $2) "
+	    "RETURNING version";
 	static const char *const sql_bump =
-		"UPDATE code_list SET version = version + 1, checksum = $2, loaded_at = now() "
-		"WHERE name = $1 RETURNING version";
+	    "UPDATE code_list SET version = version + 1, checksum = $2, loaded_at = now() "
+	    "WHERE name = $1 RETURNING version";
 	/* New codes get valid_from NULL on a list's first load (in force before
 	 * Cartella knew the list), today's date later; a code that comes back is
 	 * reopened. */
 	static const char *const sql_upsert =
-		"WITH src AS ("
-		"  SELECT r->>'code' AS code, r->>'label_it' AS label_it, r->'attrs' AS attrs,"
-		"         (r->>'position')::integer AS position"
-		"    FROM jsonb_array_elements($2::jsonb) r),"
-		" up AS ("
-		"  INSERT INTO code AS k (list, code, label_it, attrs, position, valid_from)"
-		"  SELECT $1, code, label_it, attrs, position,"
-		"         CASE WHEN $3::boolean THEN NULL ELSE current_date END FROM src"
-		"  ON CONFLICT (list, code) DO UPDATE"
-		"     SET label_it = EXCLUDED.label_it, attrs = EXCLUDED.attrs,"
-		"         position = EXCLUDED.position, valid_to = NULL"
-		"   WHERE (k.label_it, k.attrs, k.position, k.valid_to) IS DISTINCT FROM"
-		"         (EXCLUDED.label_it, EXCLUDED.attrs, EXCLUDED.position, NULL::date)"
-		"  RETURNING (xmax = 0) AS inserted)"
-		"SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up";
+	    "WITH src AS ("
+	    "  SELECT r->>'code' AS code, r->>'label_it' AS label_it, r->'attrs' AS attrs,"
+	    "         (r->>'position')::integer AS position"
+	    "    FROM jsonb_array_elements($2::jsonb) r),"
+	    " up AS ("
+	    "  INSERT INTO code AS k (list, code, label_it, attrs, position, valid_from)"
+	    "  SELECT $1, code, label_it, attrs, position,"
+	    "         CASE WHEN $3::boolean THEN NULL ELSE current_date END FROM src"
+	    "  ON CONFLICT (list, code) DO UPDATE"
+	    "     SET label_it = EXCLUDED.label_it, attrs = EXCLUDED.attrs,"
+	    "         position = EXCLUDED.position, valid_to = NULL"
+	    "   WHERE (k.label_it, k.attrs, k.position, k.valid_to) IS DISTINCT FROM"
+	    "         (EXCLUDED.label_it, EXCLUDED.attrs, EXCLUDED.position, NULL::date)"
+	    "  RETURNING (xmax = 0) AS inserted)"
+	    "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up";
 	static const char *const sql_close =
-		"UPDATE code SET valid_to = greatest(current_date, coalesce(valid_from, current_date)) "
-		"WHERE list = $1 AND valid_to IS NULL AND code NOT IN "
-		"(SELECT r->>'code' FROM jsonb_array_elements($2::jsonb) r)";
+	    "UPDATE code SET valid_to = greatest(current_date, coalesce(valid_from, current_date)) "
+	    "WHERE list = $1 AND valid_to IS NULL AND code NOT IN "
+	    "(SELECT r->>'code' FROM jsonb_array_elements($2::jsonb) r)";
 	int rc = -1;
 	char *text = NULL;
 	PGresult *r = NULL;
@@ -389,17 +389,17 @@ int migrate_run(const char *url)
 	if (migrate_exec(c, "SET client_min_messages = warning", "setup") != 0 ||
 	    migrate_exec(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", "lock") != 0 ||
 	    migrate_exec(c,
-			 "CREATE TABLE IF NOT EXISTS schema_migration ("
-			 " version integer PRIMARY KEY,"
-			 " name text NOT NULL,"
-			 " checksum text NOT NULL,"
-			 " applied_at timestamptz NOT NULL DEFAULT now())",
-			 "schema_migration") != 0)
+	                 "CREATE TABLE IF NOT EXISTS schema_migration ("
+	                 " version integer PRIMARY KEY,"
+	                 " name text NOT NULL,"
+	                 " checksum text NOT NULL,"
+	                 " applied_at timestamptz NOT NULL DEFAULT now())",
+	                 "schema_migration") != 0)
 		goto out;
 	r = PQexec(c, "SELECT version, checksum FROM schema_migration ORDER BY version");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		fprintf(stderr, "cartella migrate: cannot read schema_migration: %s",
-			PQerrorMessage(c));
+		        PQerrorMessage(c));
 		goto out;
 	}
 	int latest = migrate_latest(), applied_max = 0;
@@ -413,17 +413,17 @@ int migrate_run(const char *url)
 		migrate_checksum(embedded_migrations[v - 1].sql, sum);
 		if (strcmp(sum, PQgetvalue(r, i, 1)) != 0) {
 			fprintf(stderr,
-				"cartella migrate: migration %03d was changed after it was "
-				"applied; refusing to continue\n",
-				v);
+			        "cartella migrate: migration %03d was changed after it was "
+			        "applied; refusing to continue\n",
+			        v);
 			goto out;
 		}
 	}
 	if (applied_max > latest) {
 		fprintf(stderr,
-			"cartella migrate: the database is at schema %d, newer than this "
-			"binary (%d); upgrade cartella instead\n",
-			applied_max, latest);
+		        "cartella migrate: the database is at schema %d, newer than this "
+		        "binary (%d); upgrade cartella instead\n",
+		        applied_max, latest);
 		rc = 2;
 		goto out;
 	}

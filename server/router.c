@@ -36,8 +36,8 @@ static int pattern_params(const char *pattern)
 
 /* Borrows routes for the process lifetime. */
 int router_init(const struct route *routes, size_t n,
-		const char *(*action_check)(const char *action, unsigned flags), char *err,
-		size_t errn)
+                const char *(*action_check)(const char *action, unsigned flags), char *err,
+                size_t errn)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct route *r = &routes[i];
@@ -51,20 +51,20 @@ int router_init(const struct route *routes, size_t n,
 		}
 		if (r->action == NULL || r->action[0] == '\0') {
 			snprintf(err, errn, "route %s %s names no policy action", r->method,
-				 r->pattern);
+			         r->pattern);
 			return -1;
 		}
 		const char *why = action_check(r->action, r->flags);
 		if (why != NULL) {
 			snprintf(err, errn, "route %s %s: action %s: %s", r->method, r->pattern,
-				 r->action, why);
+			         r->action, why);
 			return -1;
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(routes[j].method, r->method) == 0 &&
 			    strcmp(routes[j].pattern, r->pattern) == 0) {
 				snprintf(err, errn, "route %s %s is declared twice", r->method,
-					 r->pattern);
+				         r->pattern);
 				return -1;
 			}
 		}
@@ -76,7 +76,7 @@ int router_init(const struct route *routes, size_t n,
 
 /* Compares path segments (split in place) with the pattern. Fills params. */
 static bool pattern_matches(const char *pattern, char *const *segs, int nsegs,
-			    const char *params[ROUTE_MAX_PARAMS])
+                            const char *params[ROUTE_MAX_PARAMS])
 {
 	int i = 0, np = 0;
 	const char *p = pattern;
@@ -99,7 +99,7 @@ static bool pattern_matches(const char *pattern, char *const *segs, int nsegs,
 
 /* Borrows method; modifies path in place; params point into path. */
 enum router_match router_match(const char *method, char *path, const struct route **out,
-			       const char *params[ROUTE_MAX_PARAMS], char *allow, size_t allown)
+                               const char *params[ROUTE_MAX_PARAMS], char *allow, size_t allown)
 {
 	char *segs[ROUTER_MAX_SEGMENTS];
 	int nsegs = 0;
@@ -137,7 +137,7 @@ enum router_match router_match(const char *method, char *path, const struct rout
 		/* Collect Allow; skip methods already listed. */
 		if (allown > 0 && strstr(allow, table[i].method) == NULL) {
 			int w = snprintf(allow + used, allown - used, "%s%s", used ? ", " : "",
-					 table[i].method);
+			                 table[i].method);
 			if (w > 0 && (size_t)w < allown - used)
 				used += (size_t)w;
 		}

@@ -11,8 +11,8 @@ struct http_req;
 typedef int (*route_handler)(struct http_req *req);
 
 #define ROUTE_MAX_PARAMS 4
-#define ROUTE_NO_TX 1u   /* handler needs no database transaction */
-#define ROUTE_PUBLIC 2u  /* no authentication (the policy must agree) */
+#define ROUTE_NO_TX      1u /* handler needs no database transaction */
+#define ROUTE_PUBLIC     2u /* no authentication (the policy must agree) */
 
 struct route {
 	const char *method;
@@ -29,14 +29,14 @@ enum router_match { ROUTER_FOUND, ROUTER_NO_PATH, ROUTER_NO_METHOD };
  * known to the policy and consistent with its flags, else a reason. Returns 0,
  * or -1 with the reason written into err. */
 int router_init(const struct route *routes, size_t n,
-		const char *(*action_check)(const char *action, unsigned flags), char *err,
-		size_t errn);
+                const char *(*action_check)(const char *action, unsigned flags), char *err,
+                size_t errn);
 
 /* Matches method and path (path is modified: placeholders become
  * NUL-terminated values pointed to by params). On ROUTER_NO_METHOD writes the
  * allowed methods ("GET, POST") into allow. */
 enum router_match router_match(const char *method, char *path, const struct route **out,
-			       const char *params[ROUTE_MAX_PARAMS], char *allow, size_t allown);
+                               const char *params[ROUTE_MAX_PARAMS], char *allow, size_t allown);
 
 /* The installed table, and its size (for metrics and the contract check). */
 const struct route *router_routes(size_t *n);

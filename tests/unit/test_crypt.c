@@ -14,10 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TENANT	"5b0c1f4e-2a8d-4c4e-9a71-0d3f6b2e8c11"
+#define TENANT  "5b0c1f4e-2a8d-4c4e-9a71-0d3f6b2e8c11"
 #define TENANT2 "9e7d6c5b-4a39-4281-8f7e-6d5c4b3a2918"
-#define ROW	"c3d2e1f0-a9b8-4c7d-8e6f-5a4b3c2d1e0f"
-#define ROW2	"0f1e2d3c-4b5a-4697-a8b9-cadbecfd0e1f"
+#define ROW     "c3d2e1f0-a9b8-4c7d-8e6f-5a4b3c2d1e0f"
+#define ROW2    "0f1e2d3c-4b5a-4697-a8b9-cadbecfd0e1f"
 
 static char tmpdir[] = "/tmp/cartella-test-crypt-XXXXXX";
 
@@ -136,7 +136,7 @@ static void test_value_ad(void)
 
 /* Seals plain for ctx/version under key into a malloc'd buffer. */
 static unsigned char *seal(const unsigned char *key, const struct crypt_ctx *ctx, uint32_t kv,
-			   const char *plain, size_t len)
+                           const char *plain, size_t len)
 {
 	char ad[CRYPT_AD_MAX];
 	int adlen = crypt_value_ad(ctx, kv, ad, sizeof ad);
@@ -151,7 +151,7 @@ static unsigned char *seal(const unsigned char *key, const struct crypt_ctx *ctx
 
 /* True when sealed (len bytes) opens for ctx under key to plain. */
 static bool opens(const unsigned char *key, const struct crypt_ctx *ctx, const unsigned char *in,
-		  size_t inlen, const char *plain, size_t plen)
+                  size_t inlen, const char *plain, size_t plen)
 {
 	uint32_t kv;
 	if (crypt_header(in, inlen, &kv) != 0)
@@ -266,7 +266,7 @@ static void test_wrap(void)
 	CHECK(memcmp(back, key, sizeof key) == 0);
 	/* Upper-case tenant ids name the same tenant. */
 	CHECK(crypt_unwrap(kek, "data", "5B0C1F4E-2A8D-4C4E-9A71-0D3F6B2E8C11", 1, w1, sizeof w1,
-			   back) == 0);
+	                   back) == 0);
 	/* Another KEK, kind, tenant or version; tampering; a wrong length. */
 	CHECK(crypt_unwrap(kek2, "data", TENANT, 1, w1, sizeof w1, back) == -1);
 	CHECK(sodium_is_zero(back, sizeof back));
@@ -368,8 +368,8 @@ static void test_decrypt_malformed(struct arena *a)
 /* Removes what test_kek_file left in tmpdir. */
 static void cleanup(void)
 {
-	static const char *names[] = {"kek",	  "kek-ro",    "kek-mode", "kek-short",
-				      "kek-long", "kek-empty", "kek-zero"};
+	static const char *names[] = {"kek",      "kek-ro",    "kek-mode", "kek-short",
+	                              "kek-long", "kek-empty", "kek-zero"};
 	char path[256];
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		snprintf(path, sizeof path, "%s/%s", tmpdir, names[i]);

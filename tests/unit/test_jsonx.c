@@ -41,7 +41,7 @@ int main(void)
 
 	/* Field specs: every failing field is reported, valid ones are filled. */
 	json_t *body = json_pack("{s:s, s:i, s:b, s:s, s:[s]}", "name", "Mario", "age", 42,
-				 "active", 1, "extra", "x", "tags", "a");
+	                         "active", 1, "extra", "x", "tags", "a");
 	const char *name = NULL;
 	long long age = 0;
 	int active = -1;
@@ -49,11 +49,11 @@ int main(void)
 	const char *missing = NULL;
 	bool name_present = false;
 	const struct jsonx_field spec[] = {
-		{"name", JX_STRING, JX_REQUIRED, 2, 10, &name, &name_present},
-		{"age", JX_INT, 0, 0, 0, &age, NULL},
-		{"active", JX_BOOL, 0, 0, 0, &active, NULL},
-		{"tags", JX_ARRAY, 0, 1, 5, &tags, NULL},
-		{"missing", JX_STRING, JX_REQUIRED, 0, 0, &missing, NULL},
+	    {"name", JX_STRING, JX_REQUIRED, 2, 10, &name, &name_present},
+	    {"age", JX_INT, 0, 0, 0, &age, NULL},
+	    {"active", JX_BOOL, 0, 0, 0, &active, NULL},
+	    {"tags", JX_ARRAY, 0, 1, 5, &tags, NULL},
+	    {"missing", JX_STRING, JX_REQUIRED, 0, 0, &missing, NULL},
 	};
 	json_t *errors = jsonx_errors_new();
 	size_t n = jsonx_read(body, "", spec, 5, errors);
@@ -67,12 +67,12 @@ int main(void)
 
 	/* Types and lengths (counted in characters, not bytes). */
 	body = json_pack("{s:i, s:s, s:s, s:s}", "name", 5, "short", "a", "utf8", "àèìòù", "long",
-			 "abcdefghijk");
+	                 "abcdefghijk");
 	const struct jsonx_field spec2[] = {
-		{"name", JX_STRING, 0, 0, 0, NULL, NULL},
-		{"short", JX_STRING, 0, 2, 0, NULL, NULL},
-		{"utf8", JX_STRING, 0, 0, 5, NULL, NULL},
-		{"long", JX_STRING, 0, 0, 10, NULL, NULL},
+	    {"name", JX_STRING, 0, 0, 0, NULL, NULL},
+	    {"short", JX_STRING, 0, 2, 0, NULL, NULL},
+	    {"utf8", JX_STRING, 0, 0, 5, NULL, NULL},
+	    {"long", JX_STRING, 0, 0, 10, NULL, NULL},
 	};
 	errors = jsonx_errors_new();
 	n = jsonx_read(body, "p.", spec2, 4, errors);
@@ -87,8 +87,8 @@ int main(void)
 	/* Null is absent only where the spec allows it. */
 	body = json_pack("{s:n, s:n}", "a", "b");
 	const struct jsonx_field spec3[] = {
-		{"a", JX_STRING, JX_NULLABLE, 0, 0, NULL, NULL},
-		{"b", JX_STRING, 0, 0, 0, NULL, NULL},
+	    {"a", JX_STRING, JX_NULLABLE, 0, 0, NULL, NULL},
+	    {"b", JX_STRING, 0, 0, 0, NULL, NULL},
 	};
 	errors = jsonx_errors_new();
 	CHECK(jsonx_read(body, "", spec3, 2, errors) == 1 && has_error(errors, "b", "type"));

@@ -19,11 +19,11 @@ int main(void)
 {
 	char err[256];
 	static const struct route routes[] = {
-		{"GET", "/api/v1/users", h, "user.list", 0},
-		{"POST", "/api/v1/users", h, "user.create", 0},
-		{"GET", "/api/v1/users/{id}", h, "user.read", 0},
-		{"PATCH", "/api/v1/users/{id}", h, "user.update", 0},
-		{"GET", "/api/v1/cases/{id}/notes/{note}", h, "note.read", 0},
+	    {"GET", "/api/v1/users", h, "user.list", 0},
+	    {"POST", "/api/v1/users", h, "user.create", 0},
+	    {"GET", "/api/v1/users/{id}", h, "user.read", 0},
+	    {"PATCH", "/api/v1/users/{id}", h, "user.update", 0},
+	    {"GET", "/api/v1/cases/{id}/notes/{note}", h, "note.read", 0},
 	};
 	CHECK(router_init(routes, 5, accept_all, err, sizeof err) == 0);
 
