@@ -107,6 +107,8 @@ int api_access_contact_list(struct http_req *req)
 		if (o == NULL)
 			return api_case_fail(req, rc);
 		json_array_append_new(items, o);
+		if (http_audit_object(req, "access-contact", PQgetvalue(r, i, K_ID)) != 0)
+			return -1;
 	}
 	json_t *next = rows > limit ? json_string(PQgetvalue(r, limit - 1, K_ID)) : json_null();
 	return http_reply_json(req, 200,

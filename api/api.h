@@ -30,6 +30,9 @@ int api_user_create(struct http_req *req);
 int api_user_read(struct http_req *req);
 int api_user_update(struct http_req *req);
 
+/* audit.c */
+int api_audit_event_list(struct http_req *req);
+
 /* persons.c */
 int api_person_list(struct http_req *req);
 int api_person_create(struct http_req *req);

@@ -347,8 +347,13 @@ int api_case_list(struct http_req *req)
 		return http_reply_db_error(req, rc);
 	json_t *items = json_array();
 	int rows = PQntuples(r);
-	for (int i = 0; i < rows && i < limit; i++)
+	for (int i = 0; i < rows && i < limit; i++) {
+		if (http_audit_object(req, "case", PQgetvalue(r, i, C_ID)) != 0) {
+			json_decref(items);
+			return -1;
+		}
 		json_array_append_new(items, case_json(r, i));
+	}
 	json_t *next = rows > limit ? json_string(PQgetvalue(r, limit - 1, C_ID)) : json_null();
 	return http_reply_json(req, 200,
 	                       json_pack("{s:o, s:o}", "items", items, "next_cursor", next));

@@ -383,6 +383,10 @@ int api_household_list(struct http_req *req)
 			return hh_fail(req, rc);
 		}
 		json_array_append_new(items, o);
+		if (http_audit_object(req, "household", PQgetvalue(r, i, HC_ID)) != 0) {
+			json_decref(items);
+			return -1;
+		}
 	}
 	json_t *next = rows > limit ? json_string(PQgetvalue(r, limit - 1, HC_ID)) : json_null();
 	return http_reply_json(req, 200,

@@ -707,8 +707,13 @@ int api_intervention_list(struct http_req *req)
 		return http_reply_db_error(req, rc);
 	json_t *items = json_array();
 	int rows = PQntuples(r);
-	for (int i = 0; items != NULL && i < rows && i < limit; i++)
+	for (int i = 0; items != NULL && i < rows && i < limit; i++) {
+		if (http_audit_object(req, "intervention", PQgetvalue(r, i, C_ID)) != 0) {
+			json_decref(items);
+			return -1;
+		}
 		json_array_append_new(items, iv_json(req, r, i));
+	}
 	json_t *next = json_null();
 	if (rows > limit) {
 		char *last =

@@ -421,8 +421,13 @@ int api_isee_list(struct http_req *req)
 		return http_reply_db_error(req, rc);
 	json_t *items = json_array();
 	int rows = PQntuples(r);
-	for (int i = 0; i < rows && i < limit; i++)
+	for (int i = 0; i < rows && i < limit; i++) {
+		if (http_audit_object(req, "isee", PQgetvalue(r, i, IC_ID)) != 0) {
+			json_decref(items);
+			return -1;
+		}
 		json_array_append_new(items, isee_json(r, i));
+	}
 	json_t *next = json_null();
 	if (rows > limit)
 		next = json_sprintf("%s_%s", PQgetvalue(r, limit - 1, IC_SIGNED),

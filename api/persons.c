@@ -600,6 +600,10 @@ int api_person_list(struct http_req *req)
 			continue;
 		}
 		json_array_append_new(items, o);
+		if (http_audit_object(req, "person", PQgetvalue(r, i, COL_ID)) != 0) {
+			json_decref(items);
+			return -1;
+		}
 	}
 	json_t *next = rows > limit ? json_string(PQgetvalue(r, limit - 1, COL_ID)) : json_null();
 	return http_reply_json(req, 200,

@@ -91,6 +91,8 @@ static const struct policy_action actions[] = {
      "list and read interventions (erogazioni) with amounts, shares and funding"},
     {"intervention.write", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
      "record an intervention; change its amounts, dates, funding and status (cancel)"},
+    {"audit.read", ROLE_DPO, 0,
+     "query the audit trail: who read or changed which object, when, with what outcome"},
 };
 
 uint32_t policy_role_bit(const char *name)

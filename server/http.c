@@ -86,6 +86,24 @@ int http_inflight(void)
 
 /* ------------------------------------------------------------------ replies */
 
+/* Borrows type (static); copies id into the arena. */
+int http_audit_object(struct http_req *req, const char *type, const char *id)
+{
+	if (id == NULL)
+		return 0;
+	struct http_audit_obj *o = arena_alloc(req->arena, sizeof *o);
+	if (o == NULL)
+		return -1;
+	o->type = type;
+	o->id = arena_strdup(req->arena, id);
+	if (o->id == NULL)
+		return -1;
+	o->next = req->audit_objs;
+	req->audit_objs = o;
+	req->audit_count++;
+	return 0;
+}
+
 /* Borrows name; copies value into the arena. */
 int http_add_header(struct http_req *req, const char *name, const char *value)
 {
@@ -404,6 +422,9 @@ static void http_reset_response(struct http_req *req)
 	req->nheaders = 0;
 	req->commit_on_error = false;
 	req->hook_data = NULL;
+	req->audit_objs = NULL;
+	req->audit_count = 0;
+	req->audit_denied = false;
 	if (req->conn != NULL)
 		memset(&req->principal, 0, sizeof req->principal);
 }
@@ -517,6 +538,50 @@ static bool http_parse_body(struct http_req *req)
 	return true;
 }
 
+/* True when req is to leave an audit trail: an authenticated caller on a
+ * route that is not public. */
+static bool http_audited(const struct http_req *req)
+{
+	return hooks->audit != NULL && req->principal.authenticated &&
+	       !(req->route->flags & ROUTE_PUBLIC);
+}
+
+/* Replaces the prepared answer with 503 + Retry-After: the audit trail could
+ * not be written, so nothing is kept and no data leaves. */
+static void http_fail_closed(struct http_req *req)
+{
+	log_event(
+	    LOGL_ERROR, "audit trail not written: request refused",
+	    json_pack("{s:s, s:s}", "request_id", req->request_id, "sqlstate", db_last_sqlstate()));
+	http_reset_response(req);
+	http_add_header(req, "Retry-After", "5");
+	http_reply_problem(req, PROBLEM_UNAVAILABLE, NULL);
+}
+
+/* After the request's transaction was rolled back on a 403 or 404: records
+ * the denied access in a short transaction of its own (tenant context set
+ * again), so that it survives the rollback. Fails closed like a read. */
+static void http_audit_denied(struct http_req *req)
+{
+	if ((req->status != 403 && req->status != 404) || !http_audited(req))
+		return;
+	req->audit_objs = NULL;
+	req->audit_count = 0;
+	req->audit_denied = true;
+	int rc = db_begin();
+	if (rc == DB_OK)
+		rc = db_set_context(req->arena, req->principal.tenant_id, req->principal.user_id);
+	if (rc == DB_OK)
+		rc = hooks->audit(req);
+	if (rc == DB_OK)
+		rc = db_commit();
+	else
+		db_rollback();
+	req->audit_denied = false;
+	if (rc != DB_OK)
+		http_fail_closed(req);
+}
+
 /* Runs the handler inside one transaction, retrying serialization failures.
  * Always leaves a response prepared. */
 static void http_run(struct http_req *req)
@@ -563,7 +628,20 @@ static void http_run(struct http_req *req)
 		}
 		if (req->status >= 400 && !req->commit_on_error) {
 			db_rollback();
+			http_audit_denied(req);
 			return;
+		}
+		if (req->status < 400 && http_audited(req)) {
+			rc = hooks->audit(req);
+			if (rc == DB_RETRY) {
+				db_rollback();
+				continue;
+			}
+			if (rc != DB_OK) {
+				db_rollback();
+				http_fail_closed(req);
+				return;
+			}
 		}
 		rc = db_commit();
 		if (rc == DB_OK)

@@ -37,6 +37,13 @@ struct http_header {
 	const char *value;
 };
 
+/* One object a handler read or wrote, for the audit trail (arena-owned). */
+struct http_audit_obj {
+	struct http_audit_obj *next;
+	const char *type; /* "person", "case", ... */
+	const char *id;   /* a UUID */
+};
+
 struct http_req {
 	struct arena *arena; /* everything below that is a pointer lives here */
 	struct MHD_Connection *conn;
@@ -68,6 +75,11 @@ struct http_req {
 	const struct http_header *local_headers; /* in-process calls only */
 	const char *local_query;                 /* in-process calls only */
 	struct http_principal principal;
+
+	/* Objects the handler read or wrote (newest first), for the audit hook. */
+	struct http_audit_obj *audit_objs;
+	size_t audit_count;
+	bool audit_denied; /* set while the hook records a denied access */
 };
 
 /* Hooks the composition root installs: server/ never calls auth/. Each
@@ -81,6 +93,13 @@ struct http_hooks {
 	/* Optional: runs after a handler answered 2xx, before commit; returns 0
 	 * or -1 (the request then fails with 500 and nothing is kept). */
 	int (*after_handler)(struct http_req *req);
+	/* Optional: records the audit trail of an authenticated request to a
+	 * route that is not public. On a 2xx/3xx answer it runs in the request's
+	 * transaction, before commit; on a 403/404 answer (req->audit_denied) in
+	 * a transaction of its own after the request's was rolled back. Returns
+	 * DB_OK or a db_rc; anything else than DB_OK fails the request closed
+	 * (503 with Retry-After, nothing kept, no data returned). */
+	int (*audit)(struct http_req *req);
 };
 
 /* Installs the hooks without starting the daemon (for in-process calls). */
@@ -118,6 +137,12 @@ int http_reply_problem_with(struct http_req *req, enum problem_id id, const char
                             json_t *extra);
 /* Maps a db_rc: DB_RETRY → HTTP_RETRY, unique → 409, unavailable → 503, else 500. */
 int http_reply_db_error(struct http_req *req, int db_rc);
+
+/* Records that the handler read or wrote the object type/id (type borrowed,
+ * static; id copied into the arena) so the audit hook writes an event for it.
+ * Call it for every personal-data row a response carries or a write
+ * touches. A NULL id is ignored. Returns 0 or -1 (out of memory). */
+int http_audit_object(struct http_req *req, const char *type, const char *id);
 
 /* Adds a response header (value copied into the arena). Returns 0 or -1. */
 int http_add_header(struct http_req *req, const char *name, const char *value);

@@ -4,6 +4,7 @@
 #include "api/api.h"
 #include "api/demo.h"
 #include "api/idempotency.h"
+#include "auth/audit.h"
 #include "auth/crypt.h"
 #include "auth/password.h"
 #include "auth/policy.h"
@@ -43,6 +44,7 @@ static const struct http_hooks hooks = {
     .authorize = policy_authorize,
     .before_handler = idempotency_before,
     .after_handler = idempotency_after,
+    .audit = audit_record,
 };
 
 /* What serve and demo share: the keyring, the database as the application

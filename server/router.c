@@ -74,11 +74,14 @@ int router_init(const struct route *routes, size_t n,
 	return 0;
 }
 
-/* Compares path segments (split in place) with the pattern. Fills params. */
+/* Compares path segments (split in place) with the pattern. Fills params;
+ * those the pattern does not have are NULL. */
 static bool pattern_matches(const char *pattern, char *const *segs, int nsegs,
                             const char *params[ROUTE_MAX_PARAMS])
 {
 	int i = 0, np = 0;
+	for (int k = 0; k < ROUTE_MAX_PARAMS; k++)
+		params[k] = NULL;
 	const char *p = pattern;
 	while (*p == '/') {
 		p++;
