@@ -32,6 +32,7 @@ int api_user_update(struct http_req *req);
 
 /* audit.c */
 int api_audit_event_list(struct http_req *req);
+int api_audit_verify(struct http_req *req);
 
 /* persons.c */
 int api_person_list(struct http_req *req);

@@ -1,7 +1,8 @@
 /* GET /api/v1/audit/events: the DPO's view of the audit trail (who read or
  * changed what, when, with which outcome), newest first, keyset-paginated
- * on (occurred_at, id). */
+ * on (occurred_at, id). GET /api/v1/audit/verify: the check of its seal. */
 #include "api/api.h"
+#include "auth/audit_seal.h"
 #include "server/arena.h"
 #include "server/db.h"
 #include "server/http.h"
@@ -171,4 +172,25 @@ int api_audit_event_list(struct http_req *req)
 	}
 	return http_reply_json(req, 200,
 	                       json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
+}
+
+/* GET /api/v1/audit/verify: recomputes the tenant's audit chain. Borrows req. */
+int api_audit_verify(struct http_req *req)
+{
+	struct audit_verify_result res;
+	int rc = audit_verify_tenant(req->arena, req->principal.tenant_id, &res);
+	if (rc != DB_OK)
+		return http_reply_db_error(req, rc);
+	json_t *broken =
+	    res.ok
+	        ? json_null()
+	        : json_pack("{s:I, s:o}", "seq", (json_int_t)res.broken_seq, "event_id",
+	                    res.broken_event_id > 0 ? json_integer((json_int_t)res.broken_event_id)
+	                                            : json_null());
+	if (broken == NULL)
+		return -1;
+	return http_reply_json(req, 200,
+	                       json_pack("{s:b, s:I, s:I, s:o}", "ok", res.ok, "sealed",
+	                                 (json_int_t)res.sealed, "unsealed",
+	                                 (json_int_t)res.unsealed, "first_broken", broken));
 }

@@ -74,6 +74,7 @@ static const struct route routes[] = {
     {"GET", "/api/v1/interventions/{id}", api_intervention_read, "intervention.read", 0},
     {"PATCH", "/api/v1/interventions/{id}", api_intervention_update, "intervention.write", 0},
     {"GET", "/api/v1/audit/events", api_audit_event_list, "audit.read", 0},
+    {"GET", "/api/v1/audit/verify", api_audit_verify, "audit.verify", 0},
 };
 
 const struct route *api_routes(size_t *n)

@@ -34,6 +34,7 @@
 
 #define CRYPT_FINGERPRINT_INPUT "cartella-kek-fingerprint|v1"
 #define CRYPT_BIDX_LABEL        "cartella-bidx|"
+#define CRYPT_SUBKEY_LABEL      "cartella-subkey|"
 #define CRYPT_PLAIN_MAX         ((size_t)256 * 1024 * 1024)
 #define CRYPT_NAME_MAX          64
 #define CRYPT_CACHE_MAX         4096
@@ -793,5 +794,44 @@ int crypt_blind_index(struct arena *a, const char *tenant_id, const char *column
 out:
 	sodium_memzero(key, sizeof key);
 	sodium_memzero(h, sizeof h);
+	return rc;
+}
+
+/* Borrows tenant_id and label; writes into out (caller-owned). */
+int crypt_tenant_subkey(struct arena *a, const char *tenant_id, const char *label,
+                        unsigned char *out)
+{
+	unsigned char key[CRYPT_KEY_LEN];
+	char tenant[UTIL_UUID_LEN + 1];
+	uint32_t v = 0;
+	int rc = DB_ERROR;
+	sodium_memzero(key, sizeof key);
+	sodium_memzero(out, CRYPT_SUBKEY_LEN);
+	if (tenant_id == NULL || !util_is_uuid(tenant_id) || label == NULL || label[0] == '\0') {
+		log_event(LOGL_ERROR, "crypt_tenant_subkey: bad arguments",
+		          json_pack("{s:s, s:s?}", "component", "crypt", "label", label));
+		return DB_ERROR;
+	}
+	crypt_uuid_lower(tenant_id, tenant);
+	if (!crypt_cache_get(tenant, CRYPT_INDEX, 1, true, key)) {
+		rc = crypt_key_load(a, tenant, CRYPT_INDEX, 1, true, key, &v);
+		if (rc == CRYPT_NO_KEY)
+			rc = DB_ERROR;
+		if (rc != DB_OK)
+			goto out;
+		rc = DB_ERROR;
+	}
+	crypto_generichash_state st;
+	if (crypto_generichash_init(&st, key, CRYPT_KEY_LEN, CRYPT_SUBKEY_LEN) == 0 &&
+	    crypto_generichash_update(&st, (const unsigned char *)CRYPT_SUBKEY_LABEL,
+	                              strlen(CRYPT_SUBKEY_LABEL)) == 0 &&
+	    crypto_generichash_update(&st, (const unsigned char *)label, strlen(label)) == 0 &&
+	    crypto_generichash_final(&st, out, CRYPT_SUBKEY_LEN) == 0)
+		rc = DB_OK;
+	sodium_memzero(&st, sizeof st);
+out:
+	sodium_memzero(key, sizeof key);
+	if (rc != DB_OK)
+		sodium_memzero(out, CRYPT_SUBKEY_LEN);
 	return rc;
 }

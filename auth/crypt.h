@@ -52,4 +52,12 @@ int crypt_decrypt(struct arena *a, const struct crypt_ctx *ctx, const char *stor
 int crypt_blind_index(struct arena *a, const char *tenant_id, const char *column, const char *value,
                       const char **out);
 
+/* A per-tenant key for purpose label (e.g. "audit-seal"), derived from the
+ * tenant's index key (created on first use, inside the current transaction):
+ * keyed BLAKE2b-256 of "cartella-subkey|<label>" under the index key, into
+ * out[32] (caller-owned; the caller wipes it). Returns a db_rc. */
+#define CRYPT_SUBKEY_LEN 32
+int crypt_tenant_subkey(struct arena *a, const char *tenant_id, const char *label,
+                        unsigned char *out);
+
 #endif

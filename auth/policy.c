@@ -93,6 +93,9 @@ static const struct policy_action actions[] = {
      "record an intervention; change its amounts, dates, funding and status (cancel)"},
     {"audit.read", ROLE_DPO, 0,
      "query the audit trail: who read or changed which object, when, with what outcome"},
+    {"audit.verify", ROLE_DPO, 0,
+     "check the seal of the tenant's audit trail: recompute the hash chain, report the first "
+     "broken link"},
 };
 
 uint32_t policy_role_bit(const char *name)

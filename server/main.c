@@ -5,12 +5,14 @@
 #include "api/demo.h"
 #include "api/idempotency.h"
 #include "auth/audit.h"
+#include "auth/audit_seal.h"
 #include "auth/crypt.h"
 #include "auth/password.h"
 #include "auth/policy.h"
 #include "auth/session.h"
 #include "auth/user_cli.h"
 #include "build_config.h"
+#include "server/arena.h"
 #include "server/config.h"
 #include "server/db.h"
 #include "server/http.h"
@@ -32,6 +34,8 @@ static void usage(FILE *f)
 	           "  migrate     bring the database schema up to date "
 	           "(CARTELLA_OWNER_DATABASE_URL)\n"
 	           "  user ...    manage staff accounts (cartella user help)\n"
+	           "  audit verify [--tenant CODE]\n"
+	           "              check the seal of the audit trail (exit 1 if broken)\n"
 	           "  demo        load demo data through the API handlers\n"
 	           "  routes      list the routes: method, pattern, policy action, roles\n"
 	           "  version     print the version and schema version\n"
@@ -91,6 +95,10 @@ static int cmd_serve(void)
 	db_disconnect(); /* the pool threads open their own */
 	if (http_start(&hooks) != 0)
 		goto out;
+	if (audit_seal_start(2000) != 0) {
+		http_stop(0);
+		goto out;
+	}
 	log_event(LOGL_INFO, "listening",
 	          json_pack("{s:s, s:i, s:i, s:s}", "bind", config.bind, "port", config.port,
 	                    "threads", config.threads, "version", CARTELLA_VERSION));
@@ -98,6 +106,7 @@ static int cmd_serve(void)
 	sigwait(&stop, &sig);
 	log_event(LOGL_INFO, "stopping",
 	          json_pack("{s:i, s:i}", "signal", sig, "in_flight", http_inflight()));
+	audit_seal_stop();
 	http_stop(30);
 	log_event(LOGL_INFO, "stopped", NULL);
 	rc = 0;
@@ -117,6 +126,84 @@ static int cmd_demo(int argc, char **argv)
 	metrics_free();
 	crypt_shutdown();
 	return rc;
+}
+
+static const struct db_stmt st_verify_tenants = {
+    "main_verify_tenants",
+    "SELECT id::text, code FROM tenant WHERE $1::text IS NULL OR code = $1 ORDER BY code",
+};
+
+/* Verifies one tenant's chain in a transaction that is rolled back, and
+ * prints the verdict. Borrows everything. Returns 0 ok, 1 broken, 2 error. */
+static int audit_verify_one(struct arena *a, const char *tenant_id, const char *code)
+{
+	struct audit_verify_result res;
+	int rc = db_begin();
+	if (rc == DB_OK)
+		rc = db_set_context(a, tenant_id, NULL);
+	if (rc == DB_OK)
+		rc = audit_verify_tenant(a, tenant_id, &res);
+	db_rollback();
+	if (rc != DB_OK) {
+		fprintf(stderr, "cartella audit verify: %s: database error %d (%s)\n", code, rc,
+		        db_last_sqlstate());
+		return 2;
+	}
+	if (res.ok) {
+		printf("%s\tok\tsealed %lld\tunsealed %lld\n", code, res.sealed, res.unsealed);
+		return 0;
+	}
+	printf("%s\tBROKEN\tfirst broken seq %lld\tevent id %lld\tsealed %lld\tunsealed %lld\n",
+	       code, res.broken_seq, res.broken_event_id, res.sealed, res.unsealed);
+	return 1;
+}
+
+/* cartella audit verify [--tenant CODE]: recomputes each tenant's audit
+ * chain. Returns the exit status: 0 all good, 1 a chain is broken, 2 usage
+ * or error. */
+static int cmd_audit(int argc, char **argv)
+{
+	const char *code = NULL;
+	if (argc < 1 || strcmp(argv[0], "verify") != 0 ||
+	    !(argc == 1 || (argc == 3 && strcmp(argv[1], "--tenant") == 0))) {
+		fprintf(stderr, "usage: cartella audit verify [--tenant CODE]\n");
+		return 2;
+	}
+	if (argc == 3)
+		code = argv[2];
+	char err[256];
+	if (config.database_url[0] == '\0') {
+		fprintf(stderr, "cartella audit verify: DATABASE_URL is not set\n");
+		return 2;
+	}
+	if (crypt_init(config.kek_file, err, sizeof err) != 0) {
+		fprintf(stderr, "cartella audit verify: %s\n", err);
+		return 2;
+	}
+	db_configure(config.database_url, config.statement_timeout_ms);
+	int status = 2;
+	struct arena *a = arena_new();
+	PGresult *r = NULL;
+	const char *p[1] = {code};
+	if (a != NULL && db_exec(a, &st_verify_tenants, 1, p, &r) == DB_OK) {
+		int n = PQntuples(r);
+		status = 0;
+		if (n == 0) {
+			fprintf(stderr, "cartella audit verify: no tenant %s\n", code ? code : "");
+			status = 2;
+		}
+		for (int i = 0; i < n; i++) {
+			int s = audit_verify_one(a, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+			if (s > status)
+				status = s;
+		}
+	} else {
+		fprintf(stderr, "cartella audit verify: cannot read the tenants\n");
+	}
+	arena_free(a);
+	db_disconnect();
+	crypt_shutdown();
+	return status;
 }
 
 /* Prints the route table with each route's action and allowed roles, one
@@ -177,6 +264,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "user") == 0)
 		return user_cli(argc - 2, argv + 2);
+	if (strcmp(cmd, "audit") == 0)
+		return cmd_audit(argc - 2, argv + 2);
 	if (strcmp(cmd, "demo") == 0)
 		return cmd_demo(argc - 2, argv + 2);
 	fprintf(stderr, "cartella: unknown command %s\n", cmd);
