@@ -2,6 +2,7 @@
 #include "server/embedded.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <libpq-fe.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -15,6 +16,24 @@ int migrate_latest(void)
 	return embedded_migrations_count == 0
 	           ? 0
 	           : embedded_migrations[embedded_migrations_count - 1].version;
+}
+
+/* The embedded migration numbered version, or NULL (numbers may have gaps). */
+static const struct embedded_migration *migrate_find(int version)
+{
+	for (size_t i = 0; i < embedded_migrations_count; i++)
+		if (embedded_migrations[i].version == version)
+			return &embedded_migrations[i];
+	return NULL;
+}
+
+/* True when version is among the n versions of r (column 0). Borrows r. */
+static bool migrate_applied(PGresult *r, int version)
+{
+	for (int i = 0; i < PQntuples(r); i++)
+		if (atoi(PQgetvalue(r, i, 0)) == version)
+			return true;
+	return false;
 }
 
 /* Writes the SHA-256 of sql as hex into out[65]. */
@@ -407,10 +426,18 @@ int migrate_run(const char *url)
 		int v = atoi(PQgetvalue(r, i, 0));
 		if (v > applied_max)
 			applied_max = v;
-		if (v > latest)
+		const struct embedded_migration *known = migrate_find(v);
+		if (known == NULL && v <= latest) {
+			fprintf(stderr,
+			        "cartella migrate: the database has migration %03d, which this "
+			        "binary does not know; refusing to continue\n",
+			        v);
+			goto out;
+		}
+		if (known == NULL)
 			continue;
 		char sum[65];
-		migrate_checksum(embedded_migrations[v - 1].sql, sum);
+		migrate_checksum(known->sql, sum);
 		if (strcmp(sum, PQgetvalue(r, i, 1)) != 0) {
 			fprintf(stderr,
 			        "cartella migrate: migration %03d was changed after it was "
@@ -430,7 +457,7 @@ int migrate_run(const char *url)
 	int applied = 0;
 	for (size_t i = 0; i < embedded_migrations_count; i++) {
 		const struct embedded_migration *m = &embedded_migrations[i];
-		if (m->version <= applied_max)
+		if (migrate_applied(r, m->version))
 			continue;
 		if (migrate_apply(c, m) != 0)
 			goto out;
