@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "server/router.h"
 
@@ -29,6 +30,12 @@ int api_user_list(struct http_req *req);
 int api_user_create(struct http_req *req);
 int api_user_read(struct http_req *req);
 int api_user_update(struct http_req *req);
+
+/* clients.c */
+int api_client_list(struct http_req *req);
+int api_client_create(struct http_req *req);
+int api_client_read(struct http_req *req);
+int api_client_update(struct http_req *req);
 
 /* audit.c */
 int api_audit_event_list(struct http_req *req);
@@ -154,6 +161,12 @@ int api_access_contact_read(struct http_req *req);
 
 /* Shared by handlers: the role names of a bit set as a JSON array (new ref). */
 json_t *api_roles_json(unsigned roles);
+
+/* Shared by handlers: reads arr (borrowed), an array of names, into a bit
+ * set with lookup (0 for an unknown name), appending to errors a rule
+ * "enum" (with enum_msg) or "unique" naming "<field>[i]". */
+uint32_t api_names_to_bits(json_t *arr, const char *field, uint32_t (*lookup)(const char *),
+                           const char *enum_msg, json_t *errors);
 
 /* Loads the one row st returns for params (params[0] the caller's tenant,
  * the rest ids taken from the request, which must be UUIDs) into *out

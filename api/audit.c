@@ -18,7 +18,7 @@ static const struct db_stmt st_events = {
     "SELECT e.id, to_char(e.occurred_at AT TIME ZONE 'UTC', "
     "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), e.user_id, u.username, e.roles, e.action, "
     "e.object_type, e.object_id, e.outcome, e.request_id, e.break_glass, e.purpose, "
-    "((extract(epoch FROM e.occurred_at) * 1000000)::numeric)::bigint "
+    "((extract(epoch FROM e.occurred_at) * 1000000)::numeric)::bigint, e.client "
     "FROM audit_event e LEFT JOIN app_user u ON u.id = e.user_id "
     "WHERE e.tenant_id = $1 "
     "AND ($2::uuid IS NULL OR e.object_id = $2) "
@@ -145,13 +145,13 @@ int api_audit_event_list(struct http_req *req)
 	for (int i = 0; items != NULL && i < rows && i < limit; i++) {
 #define COL_OR_NULL(c) (PQgetisnull(r, i, (c)) ? NULL : PQgetvalue(r, i, (c)))
 		json_t *o = json_pack(
-		    "{s:s, s:s?, s:s?, s:o, s:s, s:s?, s:s?, s:i, s:s, s:b, s:s?}", "occurred_at",
-		    PQgetvalue(r, i, 1), "user_id", COL_OR_NULL(2), "username", COL_OR_NULL(3),
-		    "roles", audit_text_array(req, PQgetvalue(r, i, 4)), "action",
-		    PQgetvalue(r, i, 5), "object_type", COL_OR_NULL(6), "object_id", COL_OR_NULL(7),
-		    "outcome", atoi(PQgetvalue(r, i, 8)), "request_id", PQgetvalue(r, i, 9),
-		    "break_glass", strcmp(PQgetvalue(r, i, 10), "t") == 0, "purpose",
-		    COL_OR_NULL(11));
+		    "{s:s, s:s?, s:s?, s:s?, s:o, s:s, s:s?, s:s?, s:i, s:s, s:b, s:s?}",
+		    "occurred_at", PQgetvalue(r, i, 1), "user_id", COL_OR_NULL(2), "username",
+		    COL_OR_NULL(3), "client", COL_OR_NULL(13), "roles",
+		    audit_text_array(req, PQgetvalue(r, i, 4)), "action", PQgetvalue(r, i, 5),
+		    "object_type", COL_OR_NULL(6), "object_id", COL_OR_NULL(7), "outcome",
+		    atoi(PQgetvalue(r, i, 8)), "request_id", PQgetvalue(r, i, 9), "break_glass",
+		    strcmp(PQgetvalue(r, i, 10), "t") == 0, "purpose", COL_OR_NULL(11));
 #undef COL_OR_NULL
 		if (o == NULL || json_array_append_new(items, o) != 0) {
 			json_decref(items);

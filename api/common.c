@@ -7,6 +7,7 @@
 #include "server/jsonx.h"
 #include "api/validate.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,27 @@ json_t *api_roles_json(unsigned roles)
 		if (roles & (1u << i))
 			json_array_append_new(a, json_string(policy_role_names[i]));
 	return a;
+}
+
+/* Borrows everything. */
+uint32_t api_names_to_bits(json_t *arr, const char *field, uint32_t (*lookup)(const char *),
+                           const char *enum_msg, json_t *errors)
+{
+	uint32_t bits = 0;
+	size_t i;
+	json_t *v;
+	json_array_foreach(arr, i, v)
+	{
+		char name[48];
+		snprintf(name, sizeof name, "%s[%zu]", field, i);
+		uint32_t b = json_is_string(v) ? lookup(json_string_value(v)) : 0;
+		if (b == 0)
+			jsonx_error(errors, name, "enum", enum_msg);
+		else if (bits & b)
+			jsonx_error(errors, name, "unique", "valore ripetuto");
+		bits |= b;
+	}
+	return bits;
 }
 
 int api_require_body(struct http_req *req)

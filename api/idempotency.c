@@ -11,21 +11,23 @@
 
 static const struct db_stmt st_claim = {
     "idempotency_claim",
-    "INSERT INTO idempotency_key (tenant_id, user_id, key, route, request_hash) "
-    "VALUES ($1, $2, $3, $4, decode($5, 'hex')) "
-    "ON CONFLICT (tenant_id, user_id, key) DO NOTHING RETURNING id",
+    "INSERT INTO idempotency_key (tenant_id, user_id, key, client, route, request_hash) "
+    "VALUES ($1, $2, $3, $4, $5, decode($6, 'hex')) "
+    "ON CONFLICT DO NOTHING RETURNING id",
 };
 
 static const struct db_stmt st_stored = {
     "idempotency_stored",
     "SELECT id, route, encode(request_hash, 'hex'), status, location, response_enc, "
     "created_at < now() - interval '24 hours', etag "
-    "FROM idempotency_key WHERE tenant_id = $1 AND user_id = $2 AND key = $3",
+    "FROM idempotency_key WHERE tenant_id = $1 AND key = $3 "
+    "AND user_id IS NOT DISTINCT FROM $2::uuid AND client IS NOT DISTINCT FROM $4::text",
 };
 
 static const struct db_stmt st_expire = {
     "idempotency_expire",
-    "DELETE FROM idempotency_key WHERE tenant_id = $1 AND user_id = $2 AND key = $3",
+    "DELETE FROM idempotency_key WHERE tenant_id = $1 AND key = $3 "
+    "AND user_id IS NOT DISTINCT FROM $2::uuid AND client IS NOT DISTINCT FROM $4::text",
 };
 
 static const struct db_stmt st_save = {
@@ -86,11 +88,17 @@ int idempotency_before(struct http_req *req)
 	}
 	char hash[65];
 	request_hash(req, hash);
-	const char *p[5] = {req->principal.tenant_id, req->principal.user_id, key,
-	                    req->route->pattern, hash};
+	/* The key belongs to the staff user or to the client principal. */
+	const struct http_principal *pr = &req->principal;
+	const char *p[6] = {pr->tenant_id,
+	                    pr->client ? NULL : pr->user_id,
+	                    key,
+	                    pr->client ? pr->client_ref : NULL,
+	                    req->route->pattern,
+	                    hash};
 	for (int attempt = 0; attempt < 2; attempt++) {
 		PGresult *r;
-		int rc = db_exec(req->arena, &st_claim, 5, p, &r);
+		int rc = db_exec(req->arena, &st_claim, 6, p, &r);
 		if (rc == DB_OK && PQntuples(r) == 1) {
 			req->hook_data = arena_strdup(req->arena, PQgetvalue(r, 0, 0));
 			return req->hook_data
@@ -98,7 +106,7 @@ int idempotency_before(struct http_req *req)
 			           : (http_reply_problem(req, PROBLEM_INTERNAL, NULL), 1);
 		}
 		if (rc == DB_OK)
-			rc = db_exec(req->arena, &st_stored, 3, p, &r);
+			rc = db_exec(req->arena, &st_stored, 4, p, &r);
 		if (rc != DB_OK) {
 			if (http_reply_db_error(req, rc) == HTTP_RETRY)
 				http_reply_db_error(req, DB_UNAVAILABLE);
@@ -108,7 +116,7 @@ int idempotency_before(struct http_req *req)
 			continue; /* removed meanwhile: claim again */
 		if (strcmp(PQgetvalue(r, 0, 6), "t") == 0) {
 			/* Expired: forget it and claim it afresh. */
-			if (db_exec(req->arena, &st_expire, 3, p, NULL) != DB_OK) {
+			if (db_exec(req->arena, &st_expire, 4, p, NULL) != DB_OK) {
 				http_reply_db_error(req, DB_UNAVAILABLE);
 				return 1;
 			}

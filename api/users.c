@@ -125,23 +125,10 @@ int api_user_read(struct http_req *req)
 /* Validates a "roles" array into bits; appends errors. */
 static uint32_t roles_from_json(json_t *arr, json_t *errors)
 {
-	uint32_t bits = 0;
-	size_t i;
-	json_t *v;
-	json_array_foreach(arr, i, v)
-	{
-		char field[32];
-		snprintf(field, sizeof field, "roles[%zu]", i);
-		uint32_t b = json_is_string(v) ? policy_role_bit(json_string_value(v)) : 0;
-		if (b == 0)
-			jsonx_error(errors, field, "enum",
-			            "ruolo sconosciuto: social_worker, administrative, "
-			            "service_manager, planning_office, dpo o admin");
-		else if (bits & b)
-			jsonx_error(errors, field, "unique", "ruolo ripetuto");
-		bits |= b;
-	}
-	return bits;
+	return api_names_to_bits(arr, "roles", policy_role_bit,
+	                         "ruolo sconosciuto: social_worker, administrative, "
+	                         "service_manager, planning_office, dpo o admin",
+	                         errors);
 }
 
 /* Adds the password policy's verdict on password (may be NULL) to errors. */

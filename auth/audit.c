@@ -13,8 +13,8 @@
 static const struct db_stmt st_insert = {
     "audit_insert",
     "INSERT INTO audit_event (tenant_id, user_id, roles, action, object_type, object_id, "
-    "outcome, request_id) "
-    "SELECT $1, $2, $3::text[], $4, o.type, o.id, $7::smallint, $8 "
+    "outcome, request_id, client) "
+    "SELECT $1, $2, $3::text[], $4, o.type, o.id, $7::smallint, $8, $9 "
     "FROM unnest($5::text[], $6::uuid[]) AS o(type, id)",
 };
 
@@ -137,13 +137,15 @@ int audit_record(struct http_req *req)
 		return DB_ERROR;
 	char outcome[8];
 	snprintf(outcome, sizeof outcome, "%d", req->status);
-	const char *p[8] = {req->principal.tenant_id,
-	                    req->principal.user_id[0] ? req->principal.user_id : NULL,
+	const struct http_principal *pr = &req->principal;
+	const char *p[9] = {pr->tenant_id,
+	                    pr->user_id[0] && !pr->client ? pr->user_id : NULL,
 	                    roles,
 	                    req->route->action,
 	                    types,
 	                    ids,
 	                    outcome,
-	                    req->request_id};
-	return db_exec(req->arena, &st_insert, 8, p, NULL);
+	                    req->request_id,
+	                    pr->client ? pr->client_ref : NULL};
+	return db_exec(req->arena, &st_insert, 9, p, NULL);
 }

@@ -10,7 +10,9 @@
  * fields id, occurred_at, user_id, roles, action, object_type, object_id,
  * purpose, break_glass, outcome, request_id, in that order, each as its text
  * form from SQL (AUDIT_SEAL_COLUMNS) written as "<byte length>:<text>\n",
- * or "-\n" when NULL. */
+ * or "-\n" when NULL; then client (the integration-client principal, schema
+ * 014) in the same form only when it is not NULL, so that the rows of staff
+ * users, and the chains sealed before the column existed, hash as before. */
 #include "auth/audit_seal.h"
 #include "auth/crypt.h"
 #include "server/arena.h"
@@ -30,7 +32,7 @@
 #define AUDIT_SEAL_LABEL   "cartella-audit-seal|v1\n"
 #define AUDIT_SEAL_KEYNAME "audit-seal"
 #define AUDIT_HASH_LEN     32
-#define AUDIT_NFIELDS      11
+#define AUDIT_NFIELDS      12 /* the last one is written only when not NULL */
 
 /* The canonical fields, as text, independent of the session's settings.
  * Their output names shadow the columns in ORDER BY: order by e.<column>. */
@@ -38,7 +40,7 @@
 	"id::text, to_char(occurred_at AT TIME ZONE 'UTC', "                                       \
 	"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), user_id::text, roles::text, action, "               \
 	"object_type, object_id::text, purpose, "                                                  \
-	"CASE WHEN break_glass THEN 'true' ELSE 'false' END, outcome::text, request_id"
+	"CASE WHEN break_glass THEN 'true' ELSE 'false' END, outcome::text, request_id, client"
 
 static const struct db_stmt st_head_ensure = {
     "audit_seal_head_ensure",
@@ -93,7 +95,7 @@ static const struct db_stmt st_tenants = {
 };
 
 /* Computes link seq of the chain into out[32] from prev[32] and the row's
- * AUDIT_NFIELDS canonical fields, columns first..first+10 of row i of r.
+ * AUDIT_NFIELDS canonical fields, columns first..first+11 of row i of r.
  * Borrows everything. Returns 0 or -1. */
 static int audit_seal_link(const unsigned char *key, const unsigned char *prev, long long seq,
                            PGresult *r, int i, int first, unsigned char *out)
@@ -112,6 +114,8 @@ static int audit_seal_link(const unsigned char *key, const unsigned char *prev, 
 		rc = crypto_generichash_update(&st, be, sizeof be);
 	for (int f = 0; rc == 0 && f < AUDIT_NFIELDS; f++) {
 		char len[24];
+		if (PQgetisnull(r, i, first + f) && f == AUDIT_NFIELDS - 1)
+			continue;
 		if (PQgetisnull(r, i, first + f)) {
 			rc = crypto_generichash_update(&st, (const unsigned char *)"-\n", 2);
 			continue;

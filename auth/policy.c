@@ -10,92 +10,123 @@ const char *const policy_role_names[] = {
 
 /* The table. Keep it sorted by resource; docs/security.md is generated from it. */
 static const struct policy_action actions[] = {
-    {"status.read", 0, POLICY_PUBLIC, "service health (ModI /status)"},
-    {"metrics.read", 0, POLICY_PUBLIC, "Prometheus metrics (no personal data)"},
-    {"openapi.read", 0, POLICY_PUBLIC, "the OpenAPI contract"},
-    {"session.create", 0, POLICY_PUBLIC, "log in"},
-    {"session.read", POLICY_ANY_ROLE, 0, "read one's own session"},
-    {"session.delete", POLICY_ANY_ROLE, 0, "log out"},
-    {"user.list", ROLE_ADMIN, 0, "list staff accounts with roles in the tenant"},
-    {"user.read", ROLE_ADMIN, 0, "read a staff account"},
-    {"user.create", ROLE_ADMIN, 0, "create a staff account with roles in the tenant"},
-    {"user.update", ROLE_ADMIN, 0, "change roles, disable, reset password"},
-    {"tenant.list", POLICY_ANY_ROLE, 0, "list the Comuni and Ambiti (reference data)"},
-    {"tenant.read", POLICY_ANY_ROLE, 0, "read a Comune or Ambito (reference data)"},
-    {"catalogue.list", POLICY_ANY_ROLE, 0, "list the code lists with their versions"},
-    {"catalogue.read", POLICY_ANY_ROLE, 0, "read a code list"},
+    {"status.read", 0, POLICY_PUBLIC, "service health (ModI /status)", 0},
+    {"metrics.read", 0, POLICY_PUBLIC, "Prometheus metrics (no personal data)", 0},
+    {"openapi.read", 0, POLICY_PUBLIC, "the OpenAPI contract", 0},
+    {"session.create", 0, POLICY_PUBLIC, "log in", 0},
+    {"session.read", POLICY_ANY_ROLE, 0, "read one's own session", 0},
+    {"session.delete", POLICY_ANY_ROLE, 0, "log out", 0},
+    {"user.list", ROLE_ADMIN, 0, "list staff accounts with roles in the tenant", 0},
+    {"user.read", ROLE_ADMIN, 0, "read a staff account", 0},
+    {"user.create", ROLE_ADMIN, 0, "create a staff account with roles in the tenant", 0},
+    {"user.update", ROLE_ADMIN, 0, "change roles, disable, reset password", 0},
+    {"tenant.list", POLICY_ANY_ROLE, 0, "list the Comuni and Ambiti (reference data)",
+     SCOPE_CATALOGUE_READ},
+    {"tenant.read", POLICY_ANY_ROLE, 0, "read a Comune or Ambito (reference data)",
+     SCOPE_CATALOGUE_READ},
+    {"catalogue.list", POLICY_ANY_ROLE, 0, "list the code lists with their versions",
+     SCOPE_CATALOGUE_READ},
+    {"catalogue.read", POLICY_ANY_ROLE, 0, "read a code list", SCOPE_CATALOGUE_READ},
     {"service.list", POLICY_ANY_ROLE, 0,
-     "list the local service catalogue (own tenant's and its Ambito's services)"},
-    {"service.read", POLICY_ANY_ROLE, 0, "read a service of the local catalogue"},
+     "list the local service catalogue (own tenant's and its Ambito's services)",
+     SCOPE_CATALOGUE_READ},
+    {"service.read", POLICY_ANY_ROLE, 0, "read a service of the local catalogue",
+     SCOPE_CATALOGUE_READ},
     {"service.create", ROLE_ADMIN, 0,
-     "add a service to the tenant's catalogue (the Ambito's admin for shared services)"},
-    {"service.update", ROLE_ADMIN, 0, "change a service of the tenant's own catalogue"},
+     "add a service to the tenant's catalogue (the Ambito's admin for shared services)", 0},
+    {"service.update", ROLE_ADMIN, 0, "change a service of the tenant's own catalogue", 0},
     {"provider.list",
      ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER | ROLE_PLANNING_OFFICE |
          ROLE_ADMIN,
-     0, "list the tenant's service providers"},
+     0, "list the tenant's service providers", 0},
     {"provider.read",
      ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER | ROLE_PLANNING_OFFICE |
          ROLE_ADMIN,
-     0, "read a service provider"},
+     0, "read a service provider", 0},
     {"provider.create", ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER | ROLE_ADMIN, 0,
-     "register a service provider"},
+     "register a service provider", 0},
     {"provider.update", ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER | ROLE_ADMIN, 0,
-     "change a service provider"},
+     "change a service provider", 0},
     {"person.search", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "list and search persons (fiscal code, surname and name)"},
+     "list and search persons (fiscal code, surname and name)", SCOPE_PERSONS_READ},
     {"person.create", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "register a person"},
+     "register a person", 0},
     {"person.read", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "read a person's identifying data"},
+     "read a person's identifying data", SCOPE_PERSONS_READ},
     {"person.update", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "rectify a person's data (previous values kept)"},
+     "rectify a person's data (previous values kept)", 0},
     {"person.history", ROLE_SOCIAL_WORKER | ROLE_SERVICE_MANAGER | ROLE_DPO, 0,
-     "read a person's rectification history"},
+     "read a person's rectification history", 0},
     {"household.list", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "list households (optionally those a person belongs or belonged to)"},
+     "list households (optionally those a person belongs or belonged to)", 0},
     {"household.read", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "read a household with its members over time and latest ISEE"},
+     "read a household with its members over time and latest ISEE", 0},
     {"household.create", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "register a household"},
+     "register a household", 0},
     {"household.update", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "change a household's label or address, add, close or correct memberships"},
+     "change a household's label or address, add, close or correct memberships", 0},
     {"isee.list", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "list ISEE attestations (by household or person)"},
+     "list ISEE attestations (by household or person)", 0},
     {"isee.read", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "read an ISEE attestation"},
+     "read an ISEE attestation", 0},
     {"isee.create", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "register an ISEE attestation from its DSU"},
+     "register an ISEE attestation from its DSU", 0},
     {"case.read", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "list and read cases (status, area, dates, status history, assignments)"},
+     "list and read cases (status, area, dates, status history, assignments)", 0},
     {"case.write", ROLE_SOCIAL_WORKER | ROLE_SERVICE_MANAGER, 0,
-     "open a case, move it through its life cycle, close and reopen it"},
+     "open a case, move it through its life cycle, close and reopen it", 0},
     {"case.assign", ROLE_SOCIAL_WORKER | ROLE_SERVICE_MANAGER, 0,
-     "assign workers to a case (a social worker only on cases assigned to them)"},
+     "assign workers to a case (a social worker only on cases assigned to them)", 0},
     {"note.read", ROLE_SOCIAL_WORKER | ROLE_SERVICE_MANAGER, 0,
-     "read a case's diary notes (confidential ones: author, assigned workers, managers)"},
-    {"note.write", ROLE_SOCIAL_WORKER | ROLE_SERVICE_MANAGER, 0, "write a diary note"},
+     "read a case's diary notes (confidential ones: author, assigned workers, managers)", 0},
+    {"note.write", ROLE_SOCIAL_WORKER | ROLE_SERVICE_MANAGER, 0, "write a diary note", 0},
     {"assessment.read", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "read assessments (administrative: without the free text)"},
+     "read assessments (administrative: without the free text)", 0},
     {"assessment.write", ROLE_SOCIAL_WORKER | ROLE_SERVICE_MANAGER, 0,
-     "record a generic, SINA or SINBA assessment"},
+     "record a generic, SINA or SINBA assessment", 0},
     {"plan.read", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "read care plans with goals, outcome and follow-up"},
+     "read care plans with goals, outcome and follow-up", 0},
     {"plan.write", ROLE_SOCIAL_WORKER | ROLE_SERVICE_MANAGER, 0,
-     "write a care plan, record its outcome and follow-up"},
+     "write a care plan, record its outcome and follow-up", 0},
     {"access_contact.read", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "list and read front-office contacts (segretariato sociale)"},
+     "list and read front-office contacts (segretariato sociale)", 0},
     {"access_contact.write", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "record a front-office contact, anonymous or linked to a person or case"},
+     "record a front-office contact, anonymous or linked to a person or case", 0},
     {"intervention.read", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "list and read interventions (erogazioni) with amounts, shares and funding"},
+     "list and read interventions (erogazioni) with amounts, shares and funding",
+     SCOPE_INTERVENTIONS_READ},
     {"intervention.write", ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
-     "record an intervention; change its amounts, dates, funding and status (cancel)"},
+     "record an intervention; change its amounts, dates, funding and status (cancel)",
+     SCOPE_INTERVENTIONS_WRITE},
     {"audit.read", ROLE_DPO, 0,
-     "query the audit trail: who read or changed which object, when, with what outcome"},
+     "query the audit trail: who read or changed which object, when, with what outcome", 0},
     {"audit.verify", ROLE_DPO, 0,
      "check the seal of the tenant's audit trail: recompute the hash chain, report the first "
-     "broken link"},
+     "broken link",
+     0},
+    {"client.list", ROLE_ADMIN, 0, "list the tenant's integration clients (never their secrets)",
+     0},
+    {"client.read", ROLE_ADMIN, 0, "read an integration client", 0},
+    {"client.create", ROLE_ADMIN, 0,
+     "register an integration client with scopes (its secret is shown once)", 0},
+    {"client.update", ROLE_ADMIN, 0, "disable a client, change its scopes, rotate its secret", 0},
+    {"waas.status.read", 0, 0, "INPS SIUSS (WaaS): the e-service's status", SCOPE_SIUSS},
+    {"waas.flows.read", 0, 0, "INPS SIUSS (WaaS): pull the PS/PSA/SINA/SINBA flows", SCOPE_SIUSS},
+    {"waas.outcomes.write", 0, 0, "INPS SIUSS (WaaS): post the outcomes (esiti) of flows",
+     SCOPE_SIUSS},
+};
+
+const struct policy_scope policy_scopes[] = {
+    {"siuss", SCOPE_SIUSS, "INPS SIUSS e-service (WaaS): status, flows, outcomes"},
+    {"persons.read", SCOPE_PERSONS_READ,
+     "search and read persons' identifying data (e.g. the Anagrafe or a front-office portal)"},
+    {"interventions.read", SCOPE_INTERVENTIONS_READ,
+     "list and read interventions (e.g. the accounting system)"},
+    {"interventions.write", SCOPE_INTERVENTIONS_WRITE,
+     "record and change interventions (e.g. a provider's service-delivery system)"},
+    {"catalogue.read", SCOPE_CATALOGUE_READ,
+     "reference data: tenants, code lists, the local service catalogue"},
+    {NULL, 0, NULL},
 };
 
 uint32_t policy_role_bit(const char *name)
@@ -137,13 +168,30 @@ const char *policy_route_check(const char *action, unsigned route_flags)
 	bool action_public = (a->flags & POLICY_PUBLIC) != 0;
 	if (route_public != action_public)
 		return "public on one side only (route flags and policy disagree)";
-	if (!action_public && a->roles == 0)
-		return "allows no role";
+	if (!action_public && a->roles == 0 && a->scopes == 0)
+		return "allows no role and no scope";
 	return NULL;
 }
 
-/* Borrows pg_array. */
-uint32_t policy_roles_from_array(const char *pg_array)
+uint32_t policy_scope_bit(const char *name)
+{
+	for (unsigned i = 0; policy_scopes[i].name != NULL; i++)
+		if (strcmp(policy_scopes[i].name, name) == 0)
+			return policy_scopes[i].bit;
+	return 0;
+}
+
+const char *policy_scope_name(uint32_t bit)
+{
+	for (unsigned i = 0; policy_scopes[i].name != NULL; i++)
+		if (policy_scopes[i].bit == bit)
+			return policy_scopes[i].name;
+	return NULL;
+}
+
+/* Parses a PostgreSQL text[] of names into bits with lookup (unknown names
+ * give 0). Borrows pg_array. */
+static uint32_t policy_bits_from_array(const char *pg_array, uint32_t (*lookup)(const char *))
 {
 	uint32_t bits = 0;
 	char name[32];
@@ -154,7 +202,7 @@ uint32_t policy_roles_from_array(const char *pg_array)
 		if (*p == ',' || *p == '}') {
 			name[n] = '\0';
 			if (n > 0)
-				bits |= policy_role_bit(name);
+				bits |= lookup(name);
 			n = 0;
 		} else if (n + 1 < sizeof name) {
 			name[n++] = *p;
@@ -163,28 +211,44 @@ uint32_t policy_roles_from_array(const char *pg_array)
 	return bits;
 }
 
+/* Borrows pg_array. */
+uint32_t policy_roles_from_array(const char *pg_array)
+{
+	return policy_bits_from_array(pg_array, policy_role_bit);
+}
+
+/* Borrows pg_array. */
+uint32_t policy_scopes_from_array(const char *pg_array)
+{
+	return policy_bits_from_array(pg_array, policy_scope_bit);
+}
+
 bool policy_has_role(uint32_t roles, uint32_t want)
 {
 	return (roles & want) != 0;
 }
 
-bool policy_allows(const char *action, uint32_t roles)
+bool policy_allows(const char *action, enum policy_principal who, uint32_t grants)
 {
 	const struct policy_action *a = policy_find(action);
 	if (a == NULL)
 		return false;
 	if (a->flags & POLICY_PUBLIC)
 		return true;
-	return policy_has_role(roles, a->roles);
+	return (grants & (who == POLICY_CLIENT ? a->scopes : a->roles)) != 0;
 }
 
+/* A client never passes a staff-only action: its scopes are checked against
+ * the action's scopes column, its roles (none) never count. */
 int policy_authorize(struct http_req *req)
 {
 	const struct policy_action *a = policy_find(req->route->action);
 	if (a != NULL && (a->flags & POLICY_PUBLIC))
 		return 0;
-	if (a != NULL && req->principal.authenticated &&
-	    policy_has_role(req->principal.roles, a->roles))
+	const struct http_principal *pr = &req->principal;
+	if (a != NULL && pr->authenticated &&
+	    policy_allows(a->name, pr->client ? POLICY_CLIENT : POLICY_STAFF,
+	                  pr->client ? pr->scopes : pr->roles))
 		return 0;
 	http_reply_problem(req, PROBLEM_FORBIDDEN, NULL);
 	return 1;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the role × action matrix of the access policy as a Markdown table,
-from `cartella routes` (the route table and the policy table compiled into the
-binary). docs/security.md carries its output between the markers
+with the client scopes that open each route, from `cartella routes` (the route
+table and the policy table compiled into the binary). docs/security.md carries its output between the markers
 <!-- policy-matrix:begin --> and <!-- policy-matrix:end -->; a test checks that
 it is current. usage: policy-matrix.py BINARY [--write docs/security.md]"""
 import subprocess
@@ -15,15 +15,17 @@ def matrix(binary):
     out = subprocess.run([binary, "routes"], capture_output=True, text=True, check=True).stdout
     rows = []
     for line in out.splitlines():
-        method, pattern, action, roles = line.split("\t")
+        method, pattern, action, roles, scopes = line.split("\t")
         allowed = set() if roles == "public" else set(roles.split(","))
         cells = ["public" if roles == "public" else ("✓" if r in allowed else "")
                  for r in ROLES]
         if roles == "public":
             cells = ["public"] + [""] * (len(ROLES) - 1)
-        rows.append("| `%s %s` | `%s` | %s |" % (method, pattern, action, " | ".join(cells)))
-    head = "| route | action | " + " | ".join(ROLES) + " |\n"
-    head += "|---|---|" + "---|" * len(ROLES) + "\n"
+        scope_cell = "" if scopes == "-" else ", ".join("`%s`" % x for x in scopes.split(","))
+        rows.append("| `%s %s` | `%s` | %s | %s |" % (method, pattern, action, " | ".join(cells),
+                                                     scope_cell))
+    head = "| route | action | " + " | ".join(ROLES) + " | client scopes |\n"
+    head += "|---|---|" + "---|" * len(ROLES) + "---|\n"
     return head + "\n".join(rows) + "\n"
 
 

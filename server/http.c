@@ -709,7 +709,10 @@ static void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cl
 	              req->method, "route", req->route ? req->route->pattern : "unmatched",
 	              "status", status, "duration_ms", (double)dur / 1e6, "client", req->client_ip);
 	if (f != NULL && req->principal.authenticated) {
-		json_object_set_new(f, "user", json_string(req->principal.user_id));
+		if (req->principal.client)
+			json_object_set_new(f, "principal", json_string(req->principal.client_ref));
+		else
+			json_object_set_new(f, "user", json_string(req->principal.user_id));
 		json_object_set_new(f, "tenant", json_string(req->principal.tenant_id));
 	}
 	if (f != NULL && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)

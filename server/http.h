@@ -30,6 +30,14 @@ struct http_principal {
 	char username[65];
 	char tenant_code[33];
 	uint32_t roles; /* bit set; bits are defined by auth/policy.h */
+	/* An integration client instead of a staff session: user_id,
+	 * session_id, username and roles stay empty; scopes (bits defined by
+	 * auth/policy.h) are what it may do; client_ref names it in the audit
+	 * trail ("api:<client uuid>" or "pdnd:<e-service>:<consumer>:<purpose>"). */
+	bool client;
+	uint32_t scopes;
+	char client_id[UTIL_UUID_LEN + 1]; /* the api_client row; empty for PDND */
+	char client_ref[200];
 };
 
 struct http_header {

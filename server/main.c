@@ -6,6 +6,7 @@
 #include "api/idempotency.h"
 #include "auth/audit.h"
 #include "auth/audit_seal.h"
+#include "auth/authn.h"
 #include "auth/crypt.h"
 #include "auth/password.h"
 #include "auth/policy.h"
@@ -37,14 +38,14 @@ static void usage(FILE *f)
 	           "  audit verify [--tenant CODE]\n"
 	           "              check the seal of the audit trail (exit 1 if broken)\n"
 	           "  demo        load demo data through the API handlers\n"
-	           "  routes      list the routes: method, pattern, policy action, roles\n"
+	           "  routes      list the routes: method, pattern, policy action, roles, scopes\n"
 	           "  version     print the version and schema version\n"
 	           "Configuration: environment variables, or a KEY=VALUE file named by "
 	           "CARTELLA_CONFIG.\nSee docs/operations.md.\n");
 }
 
 static const struct http_hooks hooks = {
-    .authenticate = session_authenticate,
+    .authenticate = authn_authenticate,
     .authorize = policy_authorize,
     .before_handler = idempotency_before,
     .after_handler = idempotency_after,
@@ -206,8 +207,9 @@ static int cmd_audit(int argc, char **argv)
 	return status;
 }
 
-/* Prints the route table with each route's action and allowed roles, one
- * route per line (tab-separated); used by the contract test and the docs. */
+/* Prints the route table with each route's action, allowed roles and
+ * allowed client scopes ("-" when none), one route per line
+ * (tab-separated); used by the contract test and the docs. */
 static int cmd_routes(void)
 {
 	size_t n = 0;
@@ -225,7 +227,14 @@ static int cmd_routes(void)
 					printf("%s%s", first ? "" : ",", policy_role_names[b]);
 					first = 0;
 				}
-		printf("\n");
+		printf("\t");
+		unsigned first = 1;
+		for (unsigned s = 0; a != NULL && policy_scopes[s].name != NULL; s++)
+			if (a->scopes & policy_scopes[s].bit) {
+				printf("%s%s", first ? "" : ",", policy_scopes[s].name);
+				first = 0;
+			}
+		printf("%s\n", first ? "-" : "");
 	}
 	return 0;
 }

@@ -345,6 +345,31 @@ def admin(make_user, login):
     return make
 
 
+@pytest.fixture(scope="session")
+def make_client(admin, base_url):
+    """make_client(scopes, tenant=CORSICO, name=None, url=None) -> a
+    requests.Session that authenticates as a new integration client of the
+    tenant (HTTP Basic client_id:secret), created by a fresh admin through
+    POST /api/v1/clients. Attributes: .client_id, .secret, .client_body (the
+    201 body), .base_url, .admin (the admin's session)."""
+
+    def make(scopes, tenant=CORSICO, name=None, url=None):
+        url = url or base_url
+        adm, _ = admin(tenant)
+        r = adm.post(url + "/api/v1/clients",
+                     json={"name": name or random_name("client "), "scopes": list(scopes)},
+                     timeout=HTTP_TIMEOUT)
+        assert r.status_code == 201, (r.status_code, r.text)
+        body = r.json()
+        s = fresh_client(url)
+        s.auth = (body["id"], body["secret"])
+        s.client_id, s.secret, s.client_body = body["id"], body["secret"], body
+        s.base_url, s.admin = url, adm
+        return s
+
+    return make
+
+
 # ---------------------------------------------------------------- servers
 
 class SpawnedServer:

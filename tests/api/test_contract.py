@@ -74,14 +74,18 @@ def operation(doc, method, path):
 
 @pytest.fixture(scope="module")
 def routes():
-    """{(METHOD, pattern): (action, roles or None for public)} from the binary."""
+    """{(METHOD, pattern): (action, roles or None for public, client scopes)}
+    from the binary."""
     out = subprocess.run([os.environ["CARTELLA_BIN"], "routes"], capture_output=True,
                          text=True, timeout=60, check=True).stdout
     table = {}
     for line in out.splitlines():
-        method, pattern, action, roles = line.split("\t")
+        method, pattern, action, roles, scopes = line.split("\t")
         assert (method, pattern) not in table, line
-        table[(method, pattern)] = (action, None if roles == "public" else roles.split(","))
+        table[(method, pattern)] = (action,
+                                    None if roles == "public" else
+                                    [r for r in roles.split(",") if r],
+                                    [] if scopes == "-" else scopes.split(","))
     assert table, "cartella routes printed nothing"
     return table
 
@@ -236,7 +240,7 @@ def test_each_operation_names_its_policy_action(doc, routes):
     for method, path, op in operations(doc):
         if (method, path) not in routes:
             continue  # reported by the test above
-        action, _ = routes[(method, path)]
+        action = routes[(method, path)][0]
         assert op.get("x-cartella-action") == action, (method, path)
 
 
@@ -245,14 +249,20 @@ def test_security_and_roles_match_the_policy(doc, routes):
     for method, path, op in operations(doc):
         if (method, path) not in routes:
             continue
-        _, roles = routes[(method, path)]
+        _, roles, scopes = routes[(method, path)]
         security = op.get("security", default_security)
         if roles is None:
             assert security == [], "%s %s is public: it needs security: []" % (method, path)
             assert "x-cartella-roles" not in op, (method, path)
+            assert "x-cartella-scopes" not in op, (method, path)
         else:
-            assert security == [{"bearerAuth": []}], (method, path)
+            # Staff sessions where a role is allowed; integration clients
+            # (HTTP Basic) where a scope is.
+            want = ([{"bearerAuth": []}] if roles else []) + \
+                   ([{"clientBasic": []}] if scopes else [])
+            assert security == want, (method, path)
             assert sorted(op.get("x-cartella-roles", [])) == sorted(roles), (method, path)
+            assert sorted(op.get("x-cartella-scopes", [])) == sorted(scopes), (method, path)
             assert "401" in op["responses"] and "403" in op["responses"], (method, path)
 
 

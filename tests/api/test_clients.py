@@ -1,0 +1,258 @@
+"""Integration clients: administration (admin only), HTTP Basic
+authentication with a client secret shown once, scopes enforced by the
+policy, tenant isolation, the audit trail, throttling."""
+
+import base64
+import hashlib
+import re
+import uuid
+
+import pytest
+import fiscal
+from conftest import (ASSAGO, CORSICO, HTTP_TIMEOUT, error_fields, fresh_client, is_problem,
+                      random_name)
+
+CLIENTS = "/api/v1/clients"
+SECRET = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+def get(s, path, **kw):
+    return s.get(s.base_url + path, timeout=HTTP_TIMEOUT, **kw)
+
+
+def patch(adm, cid, body, etag):
+    h = {} if etag is None else {"If-Match": etag}
+    return adm.patch(adm.base_url + CLIENTS + "/" + cid, json=body, headers=h,
+                     timeout=HTTP_TIMEOUT)
+
+
+def etag_of(adm, cid):
+    r = get(adm, CLIENTS + "/" + cid)
+    assert r.status_code == 200, r.text
+    return r.headers["ETag"]
+
+
+def basic(cid, secret):
+    raw = ("%s:%s" % (cid, secret)).encode()
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+def client_row(db, cid):
+    return db.one("SELECT name, scopes, enabled, version, encode(secret_hash, 'hex') "
+                  "FROM api_client WHERE id = %s", (cid,))
+
+
+def test_create_shows_the_secret_once_and_stores_only_a_keyed_hash(admin, db):
+    adm, _ = admin()
+    name = random_name("Anagrafe ")
+    r = adm.post(adm.base_url + CLIENTS, json={"name": name, "scopes": ["persons.read",
+                                                                        "catalogue.read"]},
+                 timeout=HTTP_TIMEOUT)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert r.headers["Location"] == CLIENTS + "/" + body["id"]
+    assert r.headers["ETag"] == '"1"'
+    assert SECRET.match(body["secret"])
+    assert body["name"] == name and body["enabled"] is True and body["version"] == 1
+    assert body["scopes"] == ["persons.read", "catalogue.read"]
+    assert body["last_used_at"] is None and body["created_by"]
+    again = get(adm, r.headers["Location"])
+    assert again.status_code == 200 and "secret" not in again.json()
+    listed = [c for c in get(adm, CLIENTS, params={"limit": 200}).json()["items"]
+              if c["id"] == body["id"]]
+    assert len(listed) == 1 and "secret" not in listed[0]
+    row = client_row(db, body["id"])
+    raw = base64.urlsafe_b64decode(body["secret"] + "=")
+    assert body["secret"] not in str(row) and raw.hex() not in str(row)
+    assert row[4] != hashlib.blake2b(body["secret"].encode(), digest_size=32).hexdigest()
+
+
+def test_a_client_reaches_what_its_scopes_allow_and_nothing_else(make_client, db):
+    c = make_client(["catalogue.read"])
+    assert get(c, "/api/v1/catalogue").status_code == 200
+    assert get(c, "/api/v1/tenants").status_code == 200
+    assert is_problem(get(c, "/api/v1/persons"), 403)
+    assert is_problem(get(c, "/api/v1/interventions"), 403)
+    every = make_client(["siuss", "persons.read", "interventions.read", "interventions.write",
+                         "catalogue.read"])
+    assert get(every, "/api/v1/persons").status_code == 200
+    assert get(every, "/api/v1/interventions").status_code == 200
+    # Staff-only routes stay closed whatever the scopes.
+    for path in ("/api/v1/users", "/api/v1/sessions/current", CLIENTS, "/api/v1/audit/events",
+                 "/api/v1/cases", "/api/v1/households", "/api/v1/isee",
+                 "/api/v1/access-contacts"):
+        assert is_problem(get(every, path), 403), path
+    r = every.post(every.base_url + "/api/v1/persons", json=fiscal.person(),
+                   timeout=HTTP_TIMEOUT)
+    assert is_problem(r, 403)
+    r = every.post(every.base_url + CLIENTS, json={"name": "x", "scopes": ["siuss"]},
+                   timeout=HTTP_TIMEOUT)
+    assert is_problem(r, 403)
+    used = get(every.admin, CLIENTS + "/" + every.client_id).json()
+    assert used["last_used_at"] is not None
+
+
+@pytest.mark.parametrize("how", ["wrong secret", "unknown id", "not base64", "no colon",
+                                 "short secret", "id not a uuid", "empty"])
+def test_bad_credentials_are_a_bare_401(make_client, base_url, how):
+    c = make_client(["catalogue.read"])
+    bad = {
+        "wrong secret": basic(c.client_id, "A" * 43),
+        "unknown id": basic(str(uuid.uuid4()), c.secret),
+        "not base64": {"Authorization": "Basic !!!notbase64!!!"},
+        "no colon": {"Authorization": "Basic " + base64.b64encode(
+            (c.client_id + c.secret).encode()).decode()},
+        "short secret": basic(c.client_id, c.secret[:-1]),
+        "id not a uuid": basic("corsico-anagrafe", c.secret),
+        "empty": {"Authorization": "Basic "},
+    }[how]
+    r = fresh_client(base_url).get(base_url + "/api/v1/catalogue", headers=bad,
+                                   timeout=HTTP_TIMEOUT)
+    assert is_problem(r, 401)
+    assert r.headers["WWW-Authenticate"].startswith("Basic")
+    assert "detail" not in r.json() or c.client_id not in r.json()["detail"]
+
+
+def test_disable_rotate_and_rescope(make_client, db):
+    c = make_client(["catalogue.read"])
+    adm, cid = c.admin, c.client_id
+    etag = etag_of(adm, cid)
+    r = patch(adm, cid, {"enabled": False}, etag)
+    assert r.status_code == 200 and r.json()["enabled"] is False, r.text
+    assert is_problem(get(c, "/api/v1/catalogue"), 401)
+    r = patch(adm, cid, {"enabled": True, "scopes": ["persons.read"]}, r.headers["ETag"])
+    assert r.status_code == 200 and r.json()["scopes"] == ["persons.read"], r.text
+    assert is_problem(get(c, "/api/v1/catalogue"), 403)
+    assert get(c, "/api/v1/persons").status_code == 200
+    old = c.secret
+    r = patch(adm, cid, {"rotate_secret": True}, r.headers["ETag"])
+    assert r.status_code == 200, r.text
+    new = r.json()["secret"]
+    assert SECRET.match(new) and new != old
+    assert r.json()["version"] == 4
+    assert "secret" not in get(adm, CLIENTS + "/" + cid).json()
+    assert is_problem(get(c, "/api/v1/persons"), 401)
+    c.auth = (cid, new)
+    assert get(c, "/api/v1/persons").status_code == 200
+
+
+def test_if_match_and_bad_input_change_nothing(make_client, db):
+    c = make_client(["catalogue.read"])
+    adm, cid = c.admin, c.client_id
+    before = client_row(db, cid)
+    assert is_problem(patch(adm, cid, {"enabled": False}, None), 428)
+    assert is_problem(patch(adm, cid, {"enabled": False}, '"7"'), 412)
+    etag = etag_of(adm, cid)
+    for body, field in [({}, ""), ({"scopes": []}, "scopes"), ({"scopes": ["admin"]}, "scopes[0]"),
+                        ({"scopes": ["siuss", "siuss"]}, "scopes[1]"),
+                        ({"enabled": "no"}, "enabled"), ({"rotate_secret": False}, "rotate_secret"),
+                        ({"name": ""}, "name"), ({"name": "x" * 101}, "name"),
+                        ({"secret": "mine"}, "secret"), ({"scopes": "siuss"}, "scopes")]:
+        r = patch(adm, cid, body, etag)
+        assert is_problem(r, 400), (body, r.text)
+        assert field in error_fields(r.json()), (body, r.json())
+    r = adm.patch(adm.base_url + CLIENTS + "/" + cid, data="{not json",
+                  headers={"If-Match": etag, "Content-Type": "application/json"},
+                  timeout=HTTP_TIMEOUT)
+    assert is_problem(r, 400)
+    assert client_row(db, cid) == before
+    # Creation: the same rules, a duplicate name (any case) is 409.
+    for body, field in [({"scopes": ["siuss"]}, "name"), ({"name": "x"}, "scopes"),
+                        ({"name": "x", "scopes": ["siuss"], "enabled": True}, "enabled"),
+                        ({"name": 5, "scopes": ["siuss"]}, "name")]:
+        r = adm.post(adm.base_url + CLIENTS, json=body, timeout=HTTP_TIMEOUT)
+        assert is_problem(r, 400), (body, r.text)
+        assert field in error_fields(r.json()), (body, r.json())
+    name = c.client_body["name"]
+    r = adm.post(adm.base_url + CLIENTS, json={"name": name.upper(), "scopes": ["siuss"]},
+                 timeout=HTTP_TIMEOUT)
+    assert is_problem(r, 409)
+    assert client_row(db, cid) == before
+
+
+def test_only_admins_manage_clients(make_client, make_user, login):
+    c = make_client(["siuss"])
+    for role in ("social_worker", "service_manager", "dpo", "planning_office", "administrative"):
+        u, p = make_user(CORSICO, role)
+        s = login(u, p, CORSICO)
+        assert is_problem(get(s, CLIENTS), 403), role
+        assert is_problem(get(s, CLIENTS + "/" + c.client_id), 403), role
+        r = s.post(s.base_url + CLIENTS, json={"name": random_name(), "scopes": ["siuss"]},
+                   timeout=HTTP_TIMEOUT)
+        assert is_problem(r, 403), role
+
+
+def test_tenant_isolation(make_client, make_user, login, db):
+    corsico = make_client(["persons.read"])
+    worker_u, worker_p = make_user(CORSICO, "social_worker")
+    w = login(worker_u, worker_p, CORSICO)
+    person = w.post(w.base_url + "/api/v1/persons", json=fiscal.person(), timeout=HTTP_TIMEOUT)
+    assert person.status_code == 201, person.text
+    pid = person.json()["id"]
+    assert get(corsico, "/api/v1/persons/" + pid).status_code == 200
+    assago = make_client(["persons.read"], tenant=ASSAGO)
+    assert is_problem(get(assago, "/api/v1/persons/" + pid), 404)
+    assert pid not in str(get(assago, "/api/v1/persons").json())
+    # The other tenant's admin does not see, change or rotate the client.
+    assago_admin = assago.admin
+    assert is_problem(get(assago_admin, CLIENTS + "/" + corsico.client_id), 404)
+    before = client_row(db, corsico.client_id)
+    r = patch(assago_admin, corsico.client_id, {"enabled": False}, '"1"')
+    assert is_problem(r, 404)
+    assert client_row(db, corsico.client_id) == before
+    assert corsico.client_id not in str(get(assago_admin, CLIENTS, params={"limit": 200}).json())
+
+
+def test_rls_as_the_application_role(make_client, db_app, db):
+    c = make_client(["siuss"])
+    conn = db_app()
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM api_client")
+        assert cur.fetchone()[0] == 0
+    conn = db_app(db.tenant_id(ASSAGO))
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM api_client WHERE id = %s", (c.client_id,))
+        assert cur.fetchone()[0] == 0
+    conn = db_app(db.tenant_id(CORSICO))
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM api_client WHERE id = %s", (c.client_id,))
+        assert cur.fetchone()[0] == 1
+
+
+def test_client_reads_are_audited_with_the_client_as_principal(make_client, make_user, login,
+                                                               db):
+    u, p = make_user(CORSICO, "social_worker")
+    w = login(u, p, CORSICO)
+    pid = w.post(w.base_url + "/api/v1/persons", json=fiscal.person(),
+                 timeout=HTTP_TIMEOUT).json()["id"]
+    c = make_client(["persons.read"])
+    assert get(c, "/api/v1/persons/" + pid).status_code == 200
+    rows = db.all("SELECT user_id, client, roles, action, outcome FROM audit_event "
+                  "WHERE object_id = %s AND client IS NOT NULL", (pid,))
+    assert rows == [(None, "api:" + c.client_id, [], "person.read", 200)]
+    assert is_problem(get(c, "/api/v1/interventions"), 403)
+    denied = db.all("SELECT action, outcome FROM audit_event WHERE client = %s AND outcome = 403",
+                    ("api:" + c.client_id,))
+    assert ("intervention.read", 403) in denied
+    # The DPO sees the client in the trail.
+    du, dp = make_user(CORSICO, "dpo")
+    dpo = login(du, dp, CORSICO)
+    ev = get(dpo, "/api/v1/audit/events", params={"object_id": pid}).json()["items"]
+    assert any(e["client"] == "api:" + c.client_id and e["user_id"] is None for e in ev)
+    assert all(e["client"] is None for e in ev if e["user_id"] is not None)
+
+
+def test_repeated_bad_secrets_are_throttled(make_client, base_url):
+    c = make_client(["catalogue.read"])
+    s = fresh_client(base_url)
+    codes = [s.get(base_url + "/api/v1/catalogue", headers=basic(c.client_id, "B" * 43),
+                   timeout=HTTP_TIMEOUT).status_code for _ in range(5)]
+    assert codes == [401] * 5
+    r = s.get(base_url + "/api/v1/catalogue", headers=basic(c.client_id, c.secret),
+              timeout=HTTP_TIMEOUT)
+    assert is_problem(r, 429)
+    assert int(r.headers["Retry-After"]) > 0
+    # Another address is throttled too: the count is per client id.
+    r = fresh_client(base_url).get(base_url + "/api/v1/catalogue",
+                                   headers=basic(c.client_id, c.secret), timeout=HTTP_TIMEOUT)
+    assert is_problem(r, 429)
