@@ -461,7 +461,7 @@ int api_intervention_create(struct http_req *req)
 	p[1] = id;
 	memcpy(p + 2, ip.v, sizeof ip.v);
 	p[23] = in.status;
-	p[24] = req->principal.user_id;
+	p[24] = req->principal.user_id[0] ? req->principal.user_id : NULL; /* NULL for a client */
 	rc = db_exec(req->arena, &st_insert, 25, p, NULL);
 	if (rc == DB_OK)
 		rc = iv_write_funding(req, id, &in);
@@ -585,7 +585,7 @@ int api_intervention_update(struct http_req *req)
 	p[1] = id;
 	memcpy(p + 2, ip.v, sizeof ip.v);
 	p[23] = in.status;
-	p[24] = req->principal.user_id;
+	p[24] = req->principal.user_id[0] ? req->principal.user_id : NULL; /* NULL for a client */
 	p[25] = version;
 	PGresult *ur;
 	rc = db_exec(req->arena, &st_update, 26, p, &ur);

@@ -38,8 +38,10 @@ def basic(cid, secret):
 
 
 def client_row(db, cid):
-    return db.one("SELECT name, scopes, enabled, version, encode(secret_hash, 'hex') "
+    rows = db.all("SELECT name, scopes, enabled, version, encode(secret_hash, 'hex') "
                   "FROM api_client WHERE id = %s", (cid,))
+    assert len(rows) == 1
+    return rows[0]
 
 
 def test_create_shows_the_secret_once_and_stores_only_a_keyed_hash(admin, db):
@@ -64,7 +66,9 @@ def test_create_shows_the_secret_once_and_stores_only_a_keyed_hash(admin, db):
     row = client_row(db, body["id"])
     raw = base64.urlsafe_b64decode(body["secret"] + "=")
     assert body["secret"] not in str(row) and raw.hex() not in str(row)
+    assert len(row[4]) == 64
     assert row[4] != hashlib.blake2b(body["secret"].encode(), digest_size=32).hexdigest()
+    assert row[:4] == (name, ["persons.read", "catalogue.read"], True, 1)
 
 
 def test_a_client_reaches_what_its_scopes_allow_and_nothing_else(make_client, db):
@@ -256,3 +260,35 @@ def test_repeated_bad_secrets_are_throttled(make_client, base_url):
     r = fresh_client(base_url).get(base_url + "/api/v1/catalogue",
                                    headers=basic(c.client_id, c.secret), timeout=HTTP_TIMEOUT)
     assert is_problem(r, 429)
+
+
+def test_a_client_with_interventions_write_records_one_idempotently(make_client, make_user,
+                                                                    login, db):
+    u, p = make_user(CORSICO, "social_worker")
+    w = login(u, p, CORSICO)
+    pid = w.post(w.base_url + "/api/v1/persons", json=fiscal.person(),
+                 timeout=HTTP_TIMEOUT).json()["id"]
+    c = make_client(["interventions.write", "interventions.read"])
+    body = {"beneficiary_id": pid, "service": "EMERG-ABIT", "nature": "one_off",
+            "delivery_date": "2024-03-15", "total_amount": "300.00", "means_test": 4,
+            "funding": [{"channel": "comune", "amount": "300.00"}], "in_charge": False}
+    key = "client-" + uuid.uuid4().hex[:16]
+    r = c.post(c.base_url + "/api/v1/interventions", json=body,
+               headers={"Idempotency-Key": key}, timeout=HTTP_TIMEOUT)
+    assert r.status_code == 201, r.text
+    iid = r.json()["id"]
+    again = c.post(c.base_url + "/api/v1/interventions", json=body,
+                   headers={"Idempotency-Key": key}, timeout=HTTP_TIMEOUT)
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["id"] == iid
+    assert db.one("SELECT count(*) FROM intervention WHERE beneficiary_id = %s", (pid,)) == 1
+    assert db.one("SELECT created_by FROM intervention WHERE id = %s", (iid,)) is None
+    assert db.one("SELECT user_id IS NULL AND client = %s FROM idempotency_key WHERE key = %s",
+                  ("api:" + c.client_id, key)) is True
+    # The same key is the client's own: a staff user may use it for something else.
+    r = w.post(w.base_url + "/api/v1/persons", json=fiscal.person(),
+               headers={"Idempotency-Key": key}, timeout=HTTP_TIMEOUT)
+    assert r.status_code == 201 and r.headers.get("Idempotent-Replayed") is None
+    ev = db.all("SELECT action, outcome FROM audit_event WHERE client = %s AND object_id = %s",
+                ("api:" + c.client_id, iid))
+    assert ("intervention.write", 201) in ev
