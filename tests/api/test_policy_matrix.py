@@ -39,13 +39,15 @@ T = HTTP_TIMEOUT
 
 
 def served_routes():
-    """[(METHOD, pattern, action, roles or None for public)] from the binary."""
+    """[(METHOD, pattern, action, roles or None for public)] from the binary
+    (client scopes, the fifth column, are checked in test_clients.py)."""
     out = subprocess.run([os.environ["CARTELLA_BIN"], "routes"], capture_output=True,
                          text=True, timeout=60, check=True).stdout
     rows = []
     for line in out.splitlines():
-        method, pattern, action, roles = line.split("\t")
-        rows.append((method, pattern, action, None if roles == "public" else roles.split(",")))
+        method, pattern, action, roles, _scopes = line.split("\t")
+        rows.append((method, pattern, action,
+                     None if roles == "public" else [r for r in roles.split(",") if r]))
     return rows
 
 
@@ -56,7 +58,7 @@ PROTECTED = [r for r in ROUTES if r[3] is not None]
 # by every tenant (tenants, code lists) is marked None: there is no "other
 # tenant's" instance of it.
 COLLECTIONS = {
-    "users": "user", "persons": "person", "services": "service", "providers": "provider",
+    "users": "user", "clients": "client", "persons": "person", "services": "service", "providers": "provider",
     "households": "household", "isee": "isee", "cases": "case",
     "access-contacts": "contact", "interventions": "intervention",
     "tenants": None, "catalogue": None,
@@ -75,6 +77,7 @@ OWN_TENANT_PROBE_SKIPS = {
 # Values in {braces} are filled from the caller's own world.
 WRITE_BODIES = {
     ("PATCH", "/api/v1/users/{id}"): {"disabled": True},
+    ("PATCH", "/api/v1/clients/{id}"): {"enabled": False},
     ("PATCH", "/api/v1/persons/{id}"): {"given_name": "X", "reason": "motivo"},
     ("PATCH", "/api/v1/services/{id}"): {"name": "x"},
     ("PATCH", "/api/v1/providers/{id}"): {"name": "x"},
@@ -161,6 +164,8 @@ def build_world(tenant, make_user, login, db, assignee=None):
     w["user"] = str(db.user_id(sw_u))
     api = sm.base_url + "/api/v1"
     tag = uuid.uuid4().hex[:8]
+    w["client"] = ok(ad.post(api + "/clients", json={
+        "name": "Client " + tag, "scopes": ["catalogue.read"]}, timeout=T))["id"]
     w["service"] = ok(ad.post(api + "/services", json={
         "code": "MX-" + tag.upper(), "name": "Servizio matrice", "inps_code": "A2.07",
         "istat_area": "ELD", "regional_area": "anziani", "nature": "periodic",
