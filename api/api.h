@@ -159,6 +159,27 @@ int api_access_contact_list(struct http_req *req);
 int api_access_contact_create(struct http_req *req);
 int api_access_contact_read(struct http_req *req);
 
+/* expenditures.c: spending that is not one beneficiary's */
+int api_expenditure_list(struct http_req *req);
+int api_expenditure_create(struct http_req *req);
+int api_expenditure_read(struct http_req *req);
+int api_expenditure_update(struct http_req *req);
+
+/* expenditures.c, shared: true when y (may be NULL) is a four-digit year
+ * 2000-2100. */
+bool api_year_ok(const char *y);
+
+/* expenditures.c, shared: reads ?year= (2000-2100) into out (size >= 8; ""
+ * when absent and not required). Returns 0, or replies 400 and returns 1. */
+int api_year_param(struct http_req *req, bool required, char *out, size_t outsz);
+
+/* population.c: residents by Comune, year, sex and age band */
+int api_population_read(struct http_req *req);
+int api_population_replace(struct http_req *req);
+
+/* reports.c: the reporting flows (aggregates only) */
+int api_report_regional_spending(struct http_req *req);
+
 /* Shared by handlers: the role names of a bit set as a JSON array (new ref). */
 json_t *api_roles_json(unsigned roles);
 

@@ -20,9 +20,9 @@ PG_OS_USER=postgres
 
 CARTELLA_DEB_PACKAGES=(
 	build-essential pkg-config meson ninja-build python3
-	libmicrohttpd-dev libjansson-dev libsodium-dev libpq-dev libssl-dev
+	libmicrohttpd-dev libjansson-dev libsodium-dev libpq-dev libssl-dev libxlsxwriter-dev
 	postgresql-15 postgresql-client-15
-	python3-pytest python3-requests python3-psycopg2 python3-yaml
+	python3-pytest python3-requests python3-psycopg2 python3-yaml python3-openpyxl
 	libxml2-utils curl git ca-certificates openssl iso-codes clang-format
 )
 
