@@ -99,18 +99,22 @@ $$;
 -- The scope is p_tenant and, when it is an Ambito, its member Comuni.
 --
 -- The boundary: the caller's tenant (app.tenant()) must be p_tenant or
--- p_tenant's Ambito; anything else raises insufficient_privilege. The
--- function is SECURITY INVOKER and no policy is widened: for each tenant of
--- the scope it sets app.tenant to that tenant for the length of one
--- aggregate query, so row-level security applies exactly as for that
--- tenant's own sessions, and puts the caller's tenant back before returning.
+-- p_tenant's Ambito; anything else raises insufficient_privilege. No policy
+-- is widened: for each tenant of the scope the function sets app.tenant to
+-- that tenant for the length of one aggregate query, so the tenant policies
+-- (FORCE, which bind the owner too) confine it to that tenant's rows, and
+-- puts the caller's tenant back before returning. It runs as its owner
+-- (SECURITY DEFINER) so that policies narrowing what one user may see
+-- (restrictive policies TO cartella_app, e.g. on sealed cases) do not make
+-- the spending depend on who asks: money spent on a sealed case is spent.
 -- The Ambito's session thus never gets row access to a member Comune's
--- persons or interventions; it gets sums and counts.
+-- persons or interventions, nor any user to a hidden row: only sums and
+-- counts leave the function.
 CREATE FUNCTION app.spending_facts(p_tenant uuid, p_year integer)
 RETURNS TABLE (kind text, tenant_id uuid, area text, channel text, management text,
                amount bigint)
-LANGUAGE plpgsql VOLATILE SECURITY INVOKER
-SET search_path = pg_catalog, public
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = public, pg_temp
 AS $$
 DECLARE
     caller uuid := app.tenant();
