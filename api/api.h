@@ -180,6 +180,9 @@ int api_population_replace(struct http_req *req);
 /* reports.c: the reporting flows (aggregates only) */
 int api_report_regional_spending(struct http_req *req);
 
+/* report_istat.c */
+int api_report_istat_survey(struct http_req *req);
+
 /* Shared by handlers: the role names of a bit set as a JSON array (new ref). */
 json_t *api_roles_json(unsigned roles);
 

@@ -1,7 +1,8 @@
 /* /api/v1/population/{tenant}/{year}: a Comune's residents on 1 January of
  * a year by sex and age band (ISTAT demographic data, not personal), for the
  * per-capita figures of the reports. An administrator loads a whole year at
- * once (PUT replaces it): the Comune's own, or its Ambito's. {tenant} is the
+ * once (PUT replaces it, with If-Match once the year exists): the Comune's
+ * own administrator, or its Ambito's. {tenant} is the
  * Comune's tenant code (its ISTAT code); a Comune outside the caller's scope
  * (not the caller's tenant nor one of its member Comuni) answers 404. */
 #include "api/api.h"
@@ -23,8 +24,13 @@ static const struct db_stmt st_scope_tenant = {
 
 static const struct db_stmt st_rows = {
     "population_rows",
-    "SELECT sex, age_from, age_to, residents FROM population "
+    "SELECT sex, age_from, age_to, residents, version FROM population "
     "WHERE tenant_id = $1 AND year = $2 ORDER BY sex DESC, age_from",
+};
+
+static const struct db_stmt st_version = {
+    "population_version",
+    "SELECT max(version) FROM population WHERE tenant_id = $1 AND year = $2",
 };
 
 static const struct db_stmt st_delete = {
@@ -34,8 +40,8 @@ static const struct db_stmt st_delete = {
 
 static const struct db_stmt st_insert = {
     "population_insert",
-    "INSERT INTO population (tenant_id, year, sex, age_from, age_to, residents, loaded_by) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    "INSERT INTO population (tenant_id, year, sex, age_from, age_to, residents, loaded_by, "
+    "version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 };
 
 /* Resolves {tenant} and {year} of the path: *tenant_id (arena-owned) is the
@@ -71,7 +77,8 @@ static int population_target(struct http_req *req, const char **tenant_id, char 
 	return *tenant_id == NULL ? -1 : 0;
 }
 
-/* Replies with the population of tenant_id (borrowed) for year. */
+/* Replies with the population of tenant_id (borrowed) for year, with the
+ * year's version as ETag when it has rows. */
 static int population_reply(struct http_req *req, const char *tenant_id, const char *year)
 {
 	const char *p[2] = {tenant_id, year};
@@ -81,6 +88,8 @@ static int population_reply(struct http_req *req, const char *tenant_id, const c
 		return http_reply_db_error(req, rc);
 	json_t *rows = json_array();
 	long long total = 0;
+	if (PQntuples(r) > 0)
+		http_set_etag(req, atoll(PQgetvalue(r, 0, 4)));
 	for (int i = 0; i < PQntuples(r); i++) {
 		const char *band = PQgetisnull(r, i, 2)
 		                       ? arena_printf(req->arena, "%s+", PQgetvalue(r, i, 1))
@@ -199,7 +208,8 @@ static void population_read_body(struct http_req *req, struct pop_row *row, size
 	}
 }
 
-/* PUT /api/v1/population/{tenant}/{year}: replaces the year's rows. */
+/* PUT /api/v1/population/{tenant}/{year}: replaces the year's rows; once the
+ * year has rows, only with If-Match naming their version (428, 412). */
 int api_population_replace(struct http_req *req)
 {
 	if (api_require_body(req))
@@ -218,20 +228,33 @@ int api_population_replace(struct http_req *req)
 		return rc == HTTP_RETRY ? HTTP_RETRY : 0;
 	const char *dp[2] = {tenant_id, year};
 	PGresult *r;
+	rc = db_exec(req->arena, &st_version, 2, dp, &r);
+	if (rc != DB_OK)
+		return http_reply_db_error(req, rc);
+	long long version = 1;
+	if (!PQgetisnull(r, 0, 0)) {
+		long long current = atoll(PQgetvalue(r, 0, 0));
+		if (http_check_if_match(req, current))
+			return 0;
+		version = current + 1;
+	}
+	char sversion[24];
+	snprintf(sversion, sizeof sversion, "%lld", version);
 	rc = db_exec(req->arena, &st_delete, 2, dp, &r);
 	for (size_t i = 0; rc == DB_OK && i < n; i++) {
 		char from[8], to[8], residents[16];
 		snprintf(from, sizeof from, "%lld", row[i].from);
 		snprintf(to, sizeof to, "%lld", row[i].to);
 		snprintf(residents, sizeof residents, "%lld", row[i].residents);
-		const char *p[7] = {tenant_id,
+		const char *p[8] = {tenant_id,
 		                    year,
 		                    row[i].sex,
 		                    from,
 		                    row[i].to < 0 ? NULL : to,
 		                    residents,
-		                    req->principal.user_id[0] ? req->principal.user_id : NULL};
-		rc = db_exec(req->arena, &st_insert, 7, p, &r);
+		                    req->principal.user_id[0] ? req->principal.user_id : NULL,
+		                    sversion};
+		rc = db_exec(req->arena, &st_insert, 8, p, &r);
 	}
 	if (rc != DB_OK)
 		return http_reply_db_error(req, rc);

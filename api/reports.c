@@ -1,4 +1,5 @@
-/* /api/v1/reports/regional-spending: a year's social spending of a Comune
+/* The reports' shared plumbing (scope and access, the reply in the format
+ * the client accepts) and /api/v1/reports/regional-spending: a year's social spending of a Comune
  * or of the whole Ambito by regional spending area x funding channel and by
  * management, with the distinct users per area and the per-user and
  * per-capita figures (Regione Lombardia; DESIGN §7.1, docs/reporting.md).
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define XLSX_TYPE "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -38,13 +40,19 @@ static const struct db_stmt st_facts = {
 enum { T_ID, T_CODE, T_NAME, T_KIND, T_PARENT };
 enum { F_KIND, F_AREA, F_CHANNEL, F_MANAGEMENT, F_AMOUNT };
 
-/* Reads ?tenant= (default: the session's tenant) and checks the caller may
- * see its report: its own tenant (an Ambito's covers its member Comuni and
- * needs the planning office role), or, for the Ambito's planning office, a
- * member Comune. Fills rep's tenant fields and *tenant_id (arena-owned).
- * Returns 0, or 1 after replying (400, 403, an error), or HTTP_RETRY. */
-static int report_tenant(struct http_req *req, struct rs_report *rep, const char **tenant_id)
+int rp_scope_read(struct http_req *req, struct rp_scope *sc)
 {
+	if (api_year_param(req, false, sc->year, sizeof sc->year))
+		return 1;
+	if (sc->year[0] == '\0') { /* the last complete year */
+		time_t now = time(NULL);
+		struct tm tm;
+		if (gmtime_r(&now, &tm) == NULL)
+			return -1;
+		int last = tm.tm_year + 1900 - 1;
+		snprintf(sc->year, sizeof sc->year, "%04d", last < 2000 ? 2000 : last % 10000);
+	}
+	sc->year_n = atoll(sc->year);
 	const char *code = http_query(req, "tenant");
 	if (code != NULL &&
 	    (strlen(code) < 2 || strlen(code) > 32 ||
@@ -77,11 +85,49 @@ static int report_tenant(struct http_req *req, struct rs_report *rep, const char
 		                   "(ruolo planning_office)");
 		return 1;
 	}
-	*tenant_id = arena_strdup(req->arena, PQgetvalue(r, 0, T_ID));
-	rep->tenant_code = arena_strdup(req->arena, PQgetvalue(r, 0, T_CODE));
-	rep->tenant_name = arena_strdup(req->arena, PQgetvalue(r, 0, T_NAME));
-	rep->tenant_kind = arena_strdup(req->arena, PQgetvalue(r, 0, T_KIND));
-	return (*tenant_id && rep->tenant_code && rep->tenant_name && rep->tenant_kind) ? 0 : -1;
+	sc->tenant_id = arena_strdup(req->arena, PQgetvalue(r, 0, T_ID));
+	sc->code = arena_strdup(req->arena, PQgetvalue(r, 0, T_CODE));
+	sc->name = arena_strdup(req->arena, PQgetvalue(r, 0, T_NAME));
+	sc->kind = arena_strdup(req->arena, PQgetvalue(r, 0, T_KIND));
+	return (sc->tenant_id && sc->code && sc->name && sc->kind) ? 0 : -1;
+}
+
+json_t *rp_scope_json(const struct rp_scope *sc)
+{
+	return json_pack("{s:s, s:s, s:s}", "code", sc->code, "name", sc->name, "kind", sc->kind);
+}
+
+/* True when the Accept header (may be NULL) names media type. */
+static bool accepts(const char *accept, const char *type)
+{
+	return accept != NULL && strstr(accept, type) != NULL;
+}
+
+int rp_reply(struct http_req *req, const struct rp_scope *sc, json_t *json,
+             const struct rp_grid *grid, const char *sheet, const char *stem)
+{
+	const char *accept = http_header(req, "Accept");
+	const char *ext = NULL, *type = NULL, *body = NULL;
+	size_t len = 0;
+	if (accepts(accept, "text/csv")) {
+		ext = "csv";
+		type = "text/csv; charset=utf-8";
+		body = rp_grid_csv(req->arena, grid, &len);
+	} else if (accepts(accept, XLSX_TYPE)) {
+		ext = "xlsx";
+		type = XLSX_TYPE;
+		body = rp_grid_xlsx(req->arena, grid, sheet, &len);
+	} else {
+		return http_reply_json(req, 200, json);
+	}
+	json_decref(json);
+	if (body == NULL)
+		return -1;
+	const char *disposition = arena_printf(req->arena, "attachment; filename=\"%s-%s-%s.%s\"",
+	                                       stem, sc->year, sc->code, ext);
+	if (disposition == NULL || http_add_header(req, "Content-Disposition", disposition) != 0)
+		return -1;
+	return http_reply_text(req, 200, type, body, len);
 }
 
 /* Loads the code list list into codes[] (*n of them). Returns a db_rc. */
@@ -111,13 +157,10 @@ static int code_index(const struct rs_code *codes, size_t n, const char *code)
 	return -1;
 }
 
-/* Adds the facts of tenant_id (borrowed) for rep->year into rep. Returns a
- * db_rc. */
-static int report_facts(struct http_req *req, const char *tenant_id, struct rs_report *rep)
+/* Adds the facts of the report's scope into rep. Returns a db_rc. */
+static int report_facts(struct http_req *req, struct rs_report *rep)
 {
-	char year[16];
-	snprintf(year, sizeof year, "%lld", rep->year);
-	const char *p[2] = {tenant_id, year};
+	const char *p[2] = {rep->scope.tenant_id, rep->scope.year};
 	PGresult *r;
 	int rc = db_exec(req->arena, &st_facts, 2, p, &r);
 	if (rc != DB_OK)
@@ -159,55 +202,27 @@ static int report_facts(struct http_req *req, const char *tenant_id, struct rs_r
 	return DB_OK;
 }
 
-/* True when the Accept header (may be NULL) names media type. */
-static bool accepts(const char *accept, const char *type)
-{
-	return accept != NULL && strstr(accept, type) != NULL;
-}
-
 /* GET /api/v1/reports/regional-spending?year=&tenant= */
 int api_report_regional_spending(struct http_req *req)
 {
-	char year[8];
-	if (api_year_param(req, true, year, sizeof year))
-		return 0;
 	struct rs_report *rep = arena_alloc(req->arena, sizeof *rep);
 	if (rep == NULL)
 		return -1;
 	memset(rep, 0, sizeof *rep);
-	rep->year = atoll(year);
-	const char *tenant_id;
-	int rc = report_tenant(req, rep, &tenant_id);
+	int rc = rp_scope_read(req, &rep->scope);
 	if (rc != 0)
 		return rc == HTTP_RETRY ? HTTP_RETRY : 0;
 	rc = report_codes(req, "regional-spending-areas", rep->area, &rep->nareas);
 	if (rc == DB_OK)
 		rc = report_codes(req, "funding-channels", rep->channel, &rep->nchannels);
 	if (rc == DB_OK)
-		rc = report_facts(req, tenant_id, rep);
+		rc = report_facts(req, rep);
 	if (rc != DB_OK)
 		return http_reply_db_error(req, rc);
-
-	const char *accept = http_header(req, "Accept");
-	const char *ext = NULL, *type = NULL, *body = NULL;
-	size_t len = 0;
-	if (accepts(accept, "text/csv")) {
-		ext = "csv";
-		type = "text/csv; charset=utf-8";
-		body = rs_csv(req->arena, rep, &len);
-	} else if (accepts(accept, XLSX_TYPE)) {
-		ext = "xlsx";
-		type = XLSX_TYPE;
-		body = rs_xlsx(req->arena, rep, &len);
-	} else {
-		return http_reply_json(req, 200, rs_json(rep));
-	}
-	if (body == NULL)
+	struct rp_grid grid;
+	char sheet[32];
+	snprintf(sheet, sizeof sheet, "Spesa sociale %s", rep->scope.year);
+	if (rs_grid(req->arena, rep, &grid) != 0)
 		return -1;
-	const char *disposition =
-	    arena_printf(req->arena, "attachment; filename=\"spesa-sociale-%s-%s.%s\"", year,
-	                 rep->tenant_code, ext);
-	if (disposition == NULL || http_add_header(req, "Content-Disposition", disposition) != 0)
-		return -1;
-	return http_reply_text(req, 200, type, body, len);
+	return rp_reply(req, &rep->scope, rs_json(rep), &grid, sheet, "spesa-sociale");
 }

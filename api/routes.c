@@ -85,6 +85,7 @@ static const struct route routes[] = {
     {"PUT", "/api/v1/population/{tenant}/{year}", api_population_replace, "population.write", 0},
     {"GET", "/api/v1/reports/regional-spending", api_report_regional_spending, "report.spending",
      0},
+    {"GET", "/api/v1/reports/istat-survey", api_report_istat_survey, "report.istat", 0},
     {"GET", "/api/v1/audit/events", api_audit_event_list, "audit.read", 0},
     {"GET", "/api/v1/audit/verify", api_audit_verify, "audit.verify", 0},
 };

@@ -108,6 +108,8 @@ static const struct policy_action actions[] = {
      "load a Comune's residents for a year (the Comune's or its Ambito's administrator)", 0},
     {"report.spending", ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER | ROLE_PLANNING_OFFICE, 0,
      "regional spending report, aggregates only (other Comuni of the Ambito: planning office)", 0},
+    {"report.istat", ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER | ROLE_PLANNING_OFFICE, 0,
+     "ISTAT survey of users, spending and co-payments by user area and service (aggregates)", 0},
     {"audit.read", ROLE_DPO, 0,
      "query the audit trail: who read or changed which object, when, with what outcome", 0},
     {"audit.verify", ROLE_DPO, 0,

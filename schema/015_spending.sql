@@ -42,7 +42,8 @@ GRANT SELECT, INSERT, UPDATE ON expenditure TO cartella_app;
 
 -- Residents of a Comune on 1 January of a year, by sex and age band (ISTAT
 -- demographic data, public and not personal), for per-capita indicators.
--- An administrator loads a Comune's whole year at once (PUT replaces it):
+-- An administrator loads a Comune's whole year at once (PUT replaces it,
+-- with If-Match once the year exists):
 -- the Comune's own administrator, or the administrator of its Ambito. An
 -- Ambito's population is the sum of its Comuni's.
 CREATE TABLE population (
@@ -52,6 +53,9 @@ CREATE TABLE population (
     age_from   integer NOT NULL CHECK (age_from BETWEEN 0 AND 120),
     age_to     integer CHECK (age_to BETWEEN 0 AND 120),
     residents  integer NOT NULL CHECK (residents BETWEEN 0 AND 10000000),
+    -- The version of the whole year's load (the same on all its rows): the
+    -- ETag a replacing PUT must match.
+    version    integer NOT NULL DEFAULT 1,
     loaded_at  timestamptz NOT NULL DEFAULT now(),
     loaded_by  uuid REFERENCES app_user (id),
     PRIMARY KEY (tenant_id, year, sex, age_from),
@@ -85,31 +89,82 @@ AS $$
       + 1)
 $$;
 
--- The facts of the spending reports for tenant p_tenant and year p_year, as
--- aggregates only (no row, no person id ever leaves the function):
+-- The tenants a report for p_tenant covers, asked by a session of tenant
+-- p_caller: p_tenant itself and, when it is an Ambito, its member Comuni.
+-- p_tenant must be p_caller or one of p_caller's member Comuni; anything
+-- else raises insufficient_privilege.
+CREATE FUNCTION app.report_scope(p_tenant uuid, p_caller uuid)
+RETURNS TABLE (tenant_id uuid, tenant_kind text)
+LANGUAGE plpgsql STABLE
+SET search_path = public, pg_temp
+AS $$
+BEGIN
+    IF p_caller IS NULL OR NOT (p_tenant = p_caller OR EXISTS (
+            SELECT 1 FROM tenant m WHERE m.id = p_tenant AND m.parent_id = p_caller)) THEN
+        RAISE EXCEPTION 'report of tenant % outside the caller''s scope', p_tenant
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN QUERY
+    SELECT s.id, s.kind FROM tenant s
+     WHERE s.id = p_tenant
+        OR (s.parent_id = p_tenant
+            AND (SELECT a.kind FROM tenant a WHERE a.id = p_tenant) = 'ambito')
+     ORDER BY s.id;
+END
+$$;
+
+-- The interventions of tenant p_tenant that count in year p_year, with the
+-- number of times their funding and shares count (months): one-off ones
+-- delivered in the year (1); periodic ones active in the year
+-- (app.months_active). Cancelled interventions and those of restricted
+-- persons (GDPR art. 18: left out of every report) are not returned. Read
+-- under the row-level security of the current app.tenant, which must be
+-- p_tenant (the report functions switch it).
+CREATE FUNCTION app.year_interventions(p_tenant uuid, p_year integer)
+RETURNS TABLE (id uuid, beneficiary_id uuid, management text, service_tenant_id uuid,
+               service_id uuid, months integer, cost_cents bigint, share_user_cents bigint,
+               share_health_cents bigint)
+LANGUAGE sql STABLE
+SET search_path = public, pg_temp
+AS $$
+    SELECT i.id, i.beneficiary_id, i.management, i.service_tenant_id, i.service_id,
+           CASE WHEN i.nature = 'one_off' THEN 1
+                ELSE app.months_active(i.start_date, i.end_date, p_year) END,
+           coalesce(i.monthly_amount_cents, i.total_amount_cents),
+           coalesce(i.share_user_cents, 0), coalesce(i.share_health_cents, 0)
+      FROM intervention i
+      JOIN person p ON p.tenant_id = i.tenant_id AND p.id = i.beneficiary_id
+     WHERE i.tenant_id = p_tenant AND i.status <> 'cancelled' AND NOT p.restricted
+       AND ((i.nature = 'one_off' AND i.delivery_date >= make_date(p_year, 1, 1)
+             AND i.delivery_date < make_date(p_year + 1, 1, 1))
+         OR (i.nature = 'periodic' AND i.start_date < make_date(p_year + 1, 1, 1)
+             AND (i.end_date IS NULL OR i.end_date >= make_date(p_year, 1, 1))))
+$$;
+
+-- The report functions below return aggregates only (no row, no person id
+-- ever leaves them) for tenant p_tenant and year p_year.
+--
+-- The boundary: app.report_scope checks that the caller's tenant may see
+-- p_tenant's report. No policy is widened: for each tenant of the scope the
+-- function sets app.tenant to that tenant for the length of one aggregate
+-- query, so the tenant policies (FORCE, which bind the owner too) confine it
+-- to that tenant's rows, and puts the caller's tenant back before returning.
+-- They run as their owner (SECURITY DEFINER) so that policies narrowing what
+-- one user may see (restrictive policies TO cartella_app, e.g. on sealed
+-- cases) do not make the figures depend on who asks: money spent on a
+-- sealed case is spent. The Ambito's session thus never gets row access to
+-- a member Comune's persons or interventions, nor any user to a hidden row:
+-- only sums and counts leave the functions.
+
+-- Regional spending report:
 --   ('spending', tenant, area, channel, management, cents)
---       interventions: one-off in the year of delivery_date at their funding;
---       periodic at their monthly funding x app.months_active; cancelled ones
---       and those of restricted persons are left out; plus expenditures;
+--       interventions (app.year_interventions) at their funding x months,
+--       plus the expenditures of the year;
 --   ('users', tenant, area, NULL, NULL, n)
---       distinct beneficiaries of those interventions in the area
+--       distinct beneficiaries of those interventions in the regional area
 --       (area NULL: across all areas) within one tenant;
 --   ('population', tenant, NULL, NULL, NULL, residents or NULL if not loaded)
 --       for each Comune of the scope.
--- The scope is p_tenant and, when it is an Ambito, its member Comuni.
---
--- The boundary: the caller's tenant (app.tenant()) must be p_tenant or
--- p_tenant's Ambito; anything else raises insufficient_privilege. No policy
--- is widened: for each tenant of the scope the function sets app.tenant to
--- that tenant for the length of one aggregate query, so the tenant policies
--- (FORCE, which bind the owner too) confine it to that tenant's rows, and
--- puts the caller's tenant back before returning. It runs as its owner
--- (SECURITY DEFINER) so that policies narrowing what one user may see
--- (restrictive policies TO cartella_app, e.g. on sealed cases) do not make
--- the spending depend on who asks: money spent on a sealed case is spent.
--- The Ambito's session thus never gets row access to a member Comune's
--- persons or interventions, nor any user to a hidden row: only sums and
--- counts leave the function.
 CREATE FUNCTION app.spending_facts(p_tenant uuid, p_year integer)
 RETURNS TABLE (kind text, tenant_id uuid, area text, channel text, management text,
                amount bigint)
@@ -119,56 +174,90 @@ AS $$
 DECLARE
     caller uuid := app.tenant();
     t      record;
-    y0     date := make_date(p_year, 1, 1);
-    y1     date := make_date(p_year + 1, 1, 1);
 BEGIN
-    IF caller IS NULL OR NOT (p_tenant = caller OR EXISTS (
-            SELECT 1 FROM tenant m WHERE m.id = p_tenant AND m.parent_id = caller)) THEN
-        RAISE EXCEPTION 'spending report of tenant % outside the caller''s scope', p_tenant
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    FOR t IN SELECT s.id, s.kind FROM tenant s
-              WHERE s.id = p_tenant
-                 OR (s.parent_id = p_tenant
-                     AND (SELECT a.kind FROM tenant a WHERE a.id = p_tenant) = 'ambito')
-              ORDER BY s.id
-    LOOP
-        PERFORM set_config('app.tenant', t.id::text, true);
+    FOR t IN SELECT * FROM app.report_scope(p_tenant, caller) LOOP
+        PERFORM set_config('app.tenant', t.tenant_id::text, true);
         RETURN QUERY
         WITH iv AS (
-            SELECT i.id, i.beneficiary_id, i.management, s.regional_area AS area,
-                   CASE WHEN i.nature = 'one_off' THEN 1
-                        ELSE app.months_active(i.start_date, i.end_date, p_year) END AS months
-              FROM intervention i
+            SELECT y.*, s.regional_area AS area
+              FROM app.year_interventions(t.tenant_id, p_year) y
               JOIN service_catalogue s
-                ON s.tenant_id = i.service_tenant_id AND s.id = i.service_id
-              JOIN person p ON p.tenant_id = i.tenant_id AND p.id = i.beneficiary_id
-             WHERE i.tenant_id = t.id AND i.status <> 'cancelled' AND NOT p.restricted
-               AND ((i.nature = 'one_off' AND i.delivery_date >= y0 AND i.delivery_date < y1)
-                 OR (i.nature = 'periodic' AND i.start_date < y1
-                     AND (i.end_date IS NULL OR i.end_date >= y0))))
-        SELECT 'spending', t.id, iv.area, f.channel, iv.management,
+                ON s.tenant_id = y.service_tenant_id AND s.id = y.service_id)
+        SELECT 'spending', t.tenant_id, iv.area, f.channel, iv.management,
                sum(f.amount_cents * iv.months)::bigint
           FROM iv JOIN intervention_funding f
-            ON f.tenant_id = t.id AND f.intervention_id = iv.id
+            ON f.tenant_id = t.tenant_id AND f.intervention_id = iv.id
          GROUP BY iv.area, f.channel, iv.management
         UNION ALL
-        SELECT 'users', t.id, iv.area, NULL, NULL, count(DISTINCT iv.beneficiary_id)
+        SELECT 'users', t.tenant_id, iv.area, NULL, NULL, count(DISTINCT iv.beneficiary_id)
           FROM iv GROUP BY ROLLUP (iv.area)
         UNION ALL
-        SELECT 'spending', t.id, e.regional_area, e.channel, e.management,
+        SELECT 'spending', t.tenant_id, e.regional_area, e.channel, e.management,
                sum(e.amount_cents)::bigint
           FROM expenditure e
-         WHERE e.tenant_id = t.id AND e.year = p_year
+         WHERE e.tenant_id = t.tenant_id AND e.year = p_year
          GROUP BY e.regional_area, e.channel, e.management
         UNION ALL
-        SELECT 'population', t.id, NULL, NULL, NULL,
+        SELECT 'population', t.tenant_id, NULL, NULL, NULL,
                (SELECT sum(pp.residents)::bigint FROM population pp
-                 WHERE pp.tenant_id = t.id AND pp.year = p_year)
-         WHERE t.kind = 'comune';
+                 WHERE pp.tenant_id = t.tenant_id AND pp.year = p_year)
+         WHERE t.tenant_kind = 'comune';
     END LOOP;
     PERFORM set_config('app.tenant', caller::text, true);
 END
 $$;
+
+-- ISTAT survey (interventi e servizi sociali dei comuni singoli e
+-- associati), by ISTAT user area and service of the catalogue (its code;
+-- name the service's name):
+--   ('cost' | 'user_share' | 'health_share', tenant, area, code, name, cents)
+--       cost and co-payments of the user and of the health service, x months;
+--   ('users', tenant, area, code, name, n)
+--       distinct beneficiaries within one tenant, also per area (code NULL)
+--       and across all areas (area NULL).
+CREATE FUNCTION app.istat_facts(p_tenant uuid, p_year integer)
+RETURNS TABLE (kind text, tenant_id uuid, area text, service text, service_name text,
+               amount bigint)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = public, pg_temp
+AS $$
+DECLARE
+    caller uuid := app.tenant();
+    t      record;
+BEGIN
+    FOR t IN SELECT * FROM app.report_scope(p_tenant, caller) LOOP
+        PERFORM set_config('app.tenant', t.tenant_id::text, true);
+        RETURN QUERY
+        WITH iv AS (
+            SELECT y.*, s.istat_area AS area, s.code, s.name
+              FROM app.year_interventions(t.tenant_id, p_year) y
+              JOIN service_catalogue s
+                ON s.tenant_id = y.service_tenant_id AND s.id = y.service_id),
+        sums AS (
+            SELECT iv.area, iv.code, min(iv.name) AS name,
+                   sum(iv.cost_cents * iv.months)::bigint AS cost,
+                   sum(iv.share_user_cents * iv.months)::bigint AS user_share,
+                   sum(iv.share_health_cents * iv.months)::bigint AS health_share
+              FROM iv GROUP BY iv.area, iv.code)
+        SELECT 'cost', t.tenant_id, sums.area, sums.code, sums.name, sums.cost FROM sums
+        UNION ALL
+        SELECT 'user_share', t.tenant_id, sums.area, sums.code, sums.name, sums.user_share
+          FROM sums
+        UNION ALL
+        SELECT 'health_share', t.tenant_id, sums.area, sums.code, sums.name, sums.health_share
+          FROM sums
+        UNION ALL
+        SELECT 'users', t.tenant_id, iv.area, iv.code, min(iv.name),
+               count(DISTINCT iv.beneficiary_id)
+          FROM iv GROUP BY GROUPING SETS ((iv.area, iv.code), (iv.area), ());
+    END LOOP;
+    PERFORM set_config('app.tenant', caller::text, true);
+END
+$$;
+
+REVOKE ALL ON FUNCTION app.report_scope(uuid, uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION app.year_interventions(uuid, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION app.spending_facts(uuid, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION app.istat_facts(uuid, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION app.spending_facts(uuid, integer) TO cartella_app;
+GRANT EXECUTE ON FUNCTION app.istat_facts(uuid, integer) TO cartella_app;

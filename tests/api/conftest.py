@@ -215,6 +215,24 @@ class Db:
         return [r[0] for r in rows]
 
 
+def fresh_report_year(db):
+    """A year Y for a report test such that nothing in the database touches
+    Y-2 .. Y+1 (open-ended periodic interventions run into every later year,
+    so only a year before all other data is fresh); skips when there is none."""
+    for y in range(2019, 2002, -1):
+        busy = db.one(
+            "SELECT (SELECT count(*) FROM intervention WHERE"
+            " (nature = 'one_off' AND delivery_date BETWEEN make_date(%s - 2, 1, 1)"
+            "  AND make_date(%s + 1, 12, 31))"
+            " OR (nature = 'periodic' AND start_date <= make_date(%s + 1, 12, 31)"
+            "  AND (end_date IS NULL OR end_date >= make_date(%s - 2, 1, 1))))"
+            " + (SELECT count(*) FROM expenditure WHERE year BETWEEN %s - 2 AND %s + 1)",
+            (y, y, y, y, y, y))
+        if busy == 0:
+            return y
+    pytest.skip("no year free of other tests' data")
+
+
 @pytest.fixture(scope="session")
 def db():
     return Db(os.environ["CARTELLA_PG_SUPERUSER_URL"])

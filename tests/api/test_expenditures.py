@@ -122,8 +122,9 @@ ROWS = [{"sex": "F", "age_band": "0-17", "residents": 100},
         {"sex": "M", "age_band": "18+", "residents": 380}]
 
 
-def put(s, tenant, year, rows):
-    return s.put(s.base_url + POP % (tenant, year), json={"rows": rows}, timeout=HTTP_TIMEOUT)
+def put(s, tenant, year, rows, etag=None):
+    return s.put(s.base_url + POP % (tenant, year), json={"rows": rows},
+                 headers={"If-Match": etag} if etag else {}, timeout=HTTP_TIMEOUT)
 
 
 def test_population_load_and_replace(staff):
@@ -131,8 +132,13 @@ def test_population_load_and_replace(staff):
     r = put(admin, CORSICO, 2031, ROWS)
     assert r.status_code == 200, r.text
     assert r.json()["total"] == 990 and len(r.json()["rows"]) == 4
-    r = put(admin, CORSICO, 2031, ROWS[:2])
-    assert r.json()["total"] == 500
+    etag = r.headers["ETag"]
+    # Once loaded, the year is replaced only with If-Match.
+    is_problem(put(admin, CORSICO, 2031, ROWS[:2]), 428)
+    is_problem(put(admin, CORSICO, 2031, ROWS[:2], '"99"'), 412)
+    r = put(admin, CORSICO, 2031, ROWS[:2], etag)
+    assert r.status_code == 200, r.text
+    assert r.json()["total"] == 500 and r.headers["ETag"] != etag
     reader = staff(CORSICO, "social_worker")
     got = reader.get(reader.base_url + POP % (CORSICO, 2031), timeout=HTTP_TIMEOUT)
     assert got.status_code == 200 and got.json()["total"] == 500
@@ -155,7 +161,7 @@ def test_population_bad_input_and_scope(staff, db):
         assert field in error_fields(is_problem(put(admin, CORSICO, 2032, rows), 400)), rows
     is_problem(put(admin, CORSICO, 1999, ROWS), 400)
     # Another Comune's population is out of reach of a Comune's admin.
-    is_problem(put(admin, ASSAGO, 2032, ROWS), 404)
-    is_problem(put(staff(CORSICO, "administrative"), CORSICO, 2032, ROWS), 403)
+    is_problem(put(admin, ASSAGO, 2032, ROWS, '"1"'), 404)
+    is_problem(put(staff(CORSICO, "administrative"), CORSICO, 2032, ROWS, '"1"'), 403)
     assert db.one("SELECT sum(residents) FROM population p JOIN tenant t ON t.id = p.tenant_id"
                   " WHERE t.code = %s AND year = 2032", (CORSICO,)) == 990
