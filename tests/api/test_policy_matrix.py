@@ -61,11 +61,14 @@ COLLECTIONS = {
     "users": "user", "clients": "client", "persons": "person", "services": "service", "providers": "provider",
     "households": "household", "isee": "isee", "cases": "case",
     "access-contacts": "contact", "interventions": "intervention",
+    "expenditures": "expenditure",
     "tenants": None, "catalogue": None,
 }
 # Named sub-resource parameters → world object.
 PARAMS = {"member_id": "member", "assignment_id": "assignment", "note_id": "note",
-          "assessment_id": "assessment", "plan_id": "plan"}
+          "assessment_id": "assessment", "plan_id": "plan",
+          # /population/{tenant}/{year}: the Comune's code and a year it has loaded.
+          "tenant": "tenant_code", "year": "population_year"}
 
 # Routes whose allowed call cannot be a harmless probe, with the reason.
 OWN_TENANT_PROBE_SKIPS = {
@@ -96,6 +99,9 @@ WRITE_BODIES = {
         "kind": "family_project", "goals": [{"text": "x"}], "start_on": "2024-04-01"},
     ("PATCH", "/api/v1/cases/{id}/plans/{plan_id}"): {"outcome": "achieved"},
     ("PATCH", "/api/v1/interventions/{id}"): {"status": "suspended"},
+    ("PATCH", "/api/v1/expenditures/{id}"): {"amount": "2.00"},
+    ("PUT", "/api/v1/population/{tenant}/{year}"): {
+        "rows": [{"sex": "F", "age_band": "0+", "residents": 10}]},
 }
 
 PARAM_RE = re.compile(r"\{([a-z_]+)\}")
@@ -209,6 +215,14 @@ def build_world(tenant, make_user, login, db, assignee=None):
         "nature": "periodic", "start_date": "2024-04-01", "monthly_amount": "100.00",
         "means_test": 4, "funding": [{"channel": "comune", "amount": "100.00"}],
         "management": "single", "in_charge": True, "user_area": 1}, timeout=T))["id"]
+    w["expenditure"] = ok(sm.post(api + "/expenditures", json={
+        "year": 2024, "regional_area": "anziani", "channel": "comune", "management": "single",
+        "kind": "other", "amount": "10.00", "description": "Spesa matrice"}, timeout=T))["id"]
+    w["tenant_code"], w["population_year"] = tenant, "2090"
+    population = api + "/population/%s/2090" % tenant
+    etag = ad.get(population, timeout=T).headers.get("ETag")
+    ok(ad.put(population, json={"rows": [{"sex": "M", "age_band": "0+", "residents": 100}]},
+              headers={"If-Match": etag} if etag else {}, timeout=T), 200)
     return w
 
 
