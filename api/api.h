@@ -183,6 +183,9 @@ int api_report_regional_spending(struct http_req *req);
 /* report_istat.c */
 int api_report_istat_survey(struct http_req *req);
 
+/* report_indicators.c */
+int api_report_indicators(struct http_req *req);
+
 /* Shared by handlers: the role names of a bit set as a JSON array (new ref). */
 json_t *api_roles_json(unsigned roles);
 

@@ -202,6 +202,16 @@ static int report_facts(struct http_req *req, struct rs_report *rep)
 	return DB_OK;
 }
 
+int rs_load(struct http_req *req, struct rs_report *rep)
+{
+	int rc = report_codes(req, "regional-spending-areas", rep->area, &rep->nareas);
+	if (rc == DB_OK)
+		rc = report_codes(req, "funding-channels", rep->channel, &rep->nchannels);
+	if (rc == DB_OK)
+		rc = report_facts(req, rep);
+	return rc;
+}
+
 /* GET /api/v1/reports/regional-spending?year=&tenant= */
 int api_report_regional_spending(struct http_req *req)
 {
@@ -212,11 +222,7 @@ int api_report_regional_spending(struct http_req *req)
 	int rc = rp_scope_read(req, &rep->scope);
 	if (rc != 0)
 		return rc == HTTP_RETRY ? HTTP_RETRY : 0;
-	rc = report_codes(req, "regional-spending-areas", rep->area, &rep->nareas);
-	if (rc == DB_OK)
-		rc = report_codes(req, "funding-channels", rep->channel, &rep->nchannels);
-	if (rc == DB_OK)
-		rc = report_facts(req, rep);
+	rc = rs_load(req, rep);
 	if (rc != DB_OK)
 		return http_reply_db_error(req, rc);
 	struct rp_grid grid;

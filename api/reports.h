@@ -112,6 +112,10 @@ struct rs_totals {
 	int64_t row[RS_MAX_CODES], column[RS_MAX_CODES], management[RS__MANAGEMENTS], grand;
 };
 
+/* Loads the code lists and the facts of rep->scope (tenant and year) into
+ * rep (zeroed by the caller). Returns a db_rc. */
+int rs_load(struct http_req *req, struct rs_report *rep);
+
 /* Sums the cells of rep into *t. */
 void rs_totals(const struct rs_report *rep, struct rs_totals *t);
 

@@ -86,6 +86,7 @@ static const struct route routes[] = {
     {"GET", "/api/v1/reports/regional-spending", api_report_regional_spending, "report.spending",
      0},
     {"GET", "/api/v1/reports/istat-survey", api_report_istat_survey, "report.istat", 0},
+    {"GET", "/api/v1/reports/indicators", api_report_indicators, "report.indicators", 0},
     {"GET", "/api/v1/audit/events", api_audit_event_list, "audit.read", 0},
     {"GET", "/api/v1/audit/verify", api_audit_verify, "audit.verify", 0},
 };

@@ -110,6 +110,8 @@ static const struct policy_action actions[] = {
      "regional spending report, aggregates only (other Comuni of the Ambito: planning office)", 0},
     {"report.istat", ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER | ROLE_PLANNING_OFFICE, 0,
      "ISTAT survey of users, spending and co-payments by user area and service (aggregates)", 0},
+    {"report.indicators", ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER | ROLE_PLANNING_OFFICE, 0,
+     "Piano di Zona indicators over several years (aggregates)", 0},
     {"audit.read", ROLE_DPO, 0,
      "query the audit trail: who read or changed which object, when, with what outcome", 0},
     {"audit.verify", ROLE_DPO, 0,

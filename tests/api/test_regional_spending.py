@@ -404,3 +404,55 @@ def test_other_comune_and_roles_are_refused(staff, recorded):
     # Roles without the action.
     is_problem(get_report(staff(CORSICO, "social_worker"), year), 403)
     is_problem(get_report(staff(CORSICO, "dpo"), year), 403)
+
+
+# ---------------------------------------------------------------- indicators
+
+def test_indicators_agree_with_the_regional_report_year_by_year(staff, recorded):
+    year, _, persons = recorded
+    s = staff(AMBITO, "planning_office")
+    r = s.get(s.base_url + "/api/v1/reports/indicators",
+              params={"from": year - 2, "to": year}, timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [y["year"] for y in body["years"]] == [year - 2, year - 1, year]
+    for y in body["years"]:
+        rep = get_report(s, y["year"]).json()
+        assert y["spending"] == rep["grand_total"]
+        assert y["users"] == rep["users"]
+        assert y["population"] == rep["population"]
+        assert y["per_capita"] == rep["per_capita"]
+        assert y["spending_per_user"] == rep["spending_per_user"]
+        assert y["users_by_area"] == {row["area"]: row["users"] for row in rep["rows"]}
+    last = body["years"][-1]
+    assert last["spending"] == "19165895.00"
+    assert last["take_up_per_thousand"] == str(
+        (Decimal(last["users"]) * 1000 / Decimal(population_total())).quantize(
+            Decimal("0.1"), ROUND_HALF_UP))
+    assert body["years"][0]["spending"] == "0.00"
+    assert body["years"][0]["take_up_per_thousand"] is None
+    csv_text = s.get(s.base_url + "/api/v1/reports/indicators",
+                     params={"from": year - 2, "to": year}, headers={"Accept": "text/csv"},
+                     timeout=HTTP_TIMEOUT).text
+    table = {row[0]: row[1:] for row in csv.reader(io.StringIO(csv_text))}
+    assert table["indicatore"] == [str(year - 2), str(year - 1), str(year)]
+    assert table["spesa"][2] == "19165895.00"
+    assert not any(p in csv_text + r.text for p in persons)
+
+
+@pytest.mark.parametrize("params", [{"from": "2019", "to": "2018"}, {"from": "2000", "to": "2015"},
+                                    {"from": "abc"}, {"to": "1999"}])
+def test_indicators_bad_years_are_400(staff, params):
+    s = staff(CORSICO, "service_manager")
+    is_problem(s.get(s.base_url + "/api/v1/reports/indicators", params=params,
+                     timeout=HTTP_TIMEOUT), 400)
+
+
+def test_indicators_scope(staff, recorded):
+    year, _, _ = recorded
+    s = staff(ASSAGO, "service_manager")
+    is_problem(s.get(s.base_url + "/api/v1/reports/indicators",
+                     params={"tenant": CORSICO}, timeout=HTTP_TIMEOUT), 403)
+    r = s.get(s.base_url + "/api/v1/reports/indicators", params={"to": year},
+              timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200 and r.json()["tenant"]["code"] == ASSAGO
