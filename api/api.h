@@ -30,6 +30,11 @@ int api_user_list(struct http_req *req);
 int api_user_create(struct http_req *req);
 int api_user_read(struct http_req *req);
 int api_user_update(struct http_req *req);
+int api_user_totp_reset(struct http_req *req);
+
+/* totp.c */
+int api_totp_enrol(struct http_req *req);
+int api_totp_confirm(struct http_req *req);
 
 /* clients.c */
 int api_client_list(struct http_req *req);

@@ -75,7 +75,8 @@ static int replay(struct http_req *req, PGresult *r)
 
 int idempotency_before(struct http_req *req)
 {
-	if (strcmp(req->method, "POST") != 0 || !req->principal.authenticated)
+	if (strcmp(req->method, "POST") != 0 || !req->principal.authenticated ||
+	    (req->route->flags & ROUTE_NO_REPLAY))
 		return 0;
 	const char *key = http_header(req, "Idempotency-Key");
 	if (key == NULL)

@@ -4,6 +4,7 @@
 #include "auth/policy.h"
 #include "auth/session.h"
 #include "auth/throttle.h"
+#include "auth/totp_store.h"
 #include "auth/users.h"
 #include "server/arena.h"
 #include "server/config.h"
@@ -33,27 +34,62 @@ static int login_failed(struct http_req *req, const char *acct_key, const char *
 
 /* Builds the session representation shared by login and GET current. */
 static json_t *session_json(const char *user_id, const char *username, const struct users_tenant *t,
-                            unsigned roles, const char *expires_at)
+                            unsigned roles, const char *expires_at, const char *second_factor)
 {
-	return json_pack("{s:s, s:i, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s}, s:o}", "expires_at",
+	return json_pack("{s:s, s:i, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s}, s:o, s:s}", "expires_at",
 	                 expires_at, "idle_timeout_seconds", config.session_idle, "user", "id",
 	                 user_id, "username", username, "tenant", "id", t->id, "code", t->code,
-	                 "name", t->name, "kind", t->kind, "roles", api_roles_json(roles));
+	                 "name", t->name, "kind", t->kind, "roles", api_roles_json(roles),
+	                 "second_factor", second_factor);
+}
+
+/* Checks the shape of the optional second-factor fields of a login body
+ * (borrowed), adding to errors: a 6-digit totp, a recovery code of the
+ * recovery alphabet, not both. The shape says nothing about the account. */
+static void login_factor_shape(const char *totp, const char *recovery, json_t *errors)
+{
+	char norm[TOTP_RECOVERY_CHARS + 1];
+	if (totp != NULL && !totp_code_shape(totp))
+		jsonx_error(errors, "totp", "pattern", "6 cifre");
+	if (recovery != NULL && totp_recovery_normalise(recovery, norm) != 0)
+		jsonx_error(errors, "recovery_code", "pattern",
+		            "12 caratteri tra a-z e 2-7, trattini facoltativi (xxxx-xxxx-xxxx)");
+	if (totp != NULL && recovery != NULL)
+		jsonx_error(errors, "recovery_code", "exclusive",
+		            "indicare totp oppure recovery_code, non entrambi");
+}
+
+/* The second_factor a new session records, from how the login passed it
+ * and the roles it carries (roles that read personal data must enrol). */
+static const char *login_second_factor(enum totp_factor f, uint32_t roles)
+{
+	if (f == TOTP_FACTOR_CODE)
+		return "totp";
+	if (f == TOTP_FACTOR_RECOVERY)
+		return "recovery_code";
+	if (config.totp_required && policy_has_role(roles, POLICY_SECOND_FACTOR_ROLES))
+		return "enrolment_required";
+	return "none";
 }
 
 /* POST /api/v1/sessions */
 int api_session_create(struct http_req *req)
 {
-	const char *username = NULL, *password = NULL, *tenant = NULL;
+	const char *username = NULL, *password = NULL, *tenant = NULL, *totp = NULL,
+	           *recovery = NULL;
 	const struct jsonx_field spec[] = {
 	    {"username", JX_STRING, JX_REQUIRED, 1, 64, &username, NULL},
 	    {"password", JX_STRING, JX_REQUIRED, 1, PASSWORD_MAX_BYTES, &password, NULL},
 	    {"tenant", JX_STRING, JX_REQUIRED, 1, 32, &tenant, NULL},
+	    {"totp", JX_STRING, 0, 1, 16, &totp, NULL},
+	    {"recovery_code", JX_STRING, 0, 1, 64, &recovery, NULL},
 	};
 	if (api_require_body(req))
 		return 0;
 	json_t *errors = jsonx_errors_new();
-	if (jsonx_read(req->json, "", spec, sizeof spec / sizeof spec[0], errors) > 0)
+	jsonx_read(req->json, "", spec, sizeof spec / sizeof spec[0], errors);
+	login_factor_shape(totp, recovery, errors);
+	if (json_array_size(errors) > 0)
 		return http_reply_validation(req, errors);
 	json_decref(errors);
 
@@ -93,7 +129,18 @@ int api_session_create(struct http_req *req)
 	if (!ok || trc != DB_OK)
 		return login_failed(req, acct_key, addr_key);
 
-	int rc = db_set_context(req->arena, t.id, u.id);
+	/* The second factor belongs to the account's home tenant (row-level
+	 * security and the key of its secret): check it there, then move to the
+	 * tenant of the session. A missing, wrong or replayed code fails like a
+	 * wrong password. */
+	enum totp_factor factor = TOTP_FACTOR_NOT_ENROLLED;
+	int rc = db_set_context(req->arena, u.home_tenant_id, u.id);
+	if (rc == DB_OK)
+		rc = totp_store_login(req->arena, u.home_tenant_id, u.id, totp, recovery, &factor);
+	if (rc == TOTP_REFUSED)
+		return login_failed(req, acct_key, addr_key);
+	if (rc == DB_OK)
+		rc = db_set_context(req->arena, t.id, u.id);
 	uint32_t roles = 0;
 	if (rc == DB_OK)
 		rc = users_roles(req->arena, t.id, u.id, &roles);
@@ -101,6 +148,7 @@ int api_session_create(struct http_req *req)
 		return http_reply_db_error(req, rc);
 	if (roles == 0)
 		return http_reply_problem(req, PROBLEM_NO_ROLE_IN_TENANT, NULL);
+	const char *second_factor = login_second_factor(factor, roles);
 	rc = throttle_reset(req->arena, acct_key);
 	if (rc == DB_OK && password_needs_rehash(u.password_hash)) {
 		char hash[PASSWORD_HASH_MAX];
@@ -109,11 +157,11 @@ int api_session_create(struct http_req *req)
 	}
 	char token[SESSION_TOKEN_LEN + 1], expires[40];
 	if (rc == DB_OK)
-		rc = session_create(req, t.id, u.id, token, expires);
+		rc = session_create(req, t.id, u.id, second_factor, token, expires);
 	if (rc != DB_OK)
 		return http_reply_db_error(req, rc);
 
-	json_t *body = session_json(u.id, u.username, &t, roles, expires);
+	json_t *body = session_json(u.id, u.username, &t, roles, expires, second_factor);
 	if (body == NULL)
 		return -1;
 	json_object_set_new(body, "token", json_string(token));
@@ -145,8 +193,9 @@ int api_session_read(struct http_req *req)
 	util_strlcpy(t.code, pr->tenant_code, sizeof t.code);
 	util_strlcpy(t.name, PQgetvalue(r, 0, 1), sizeof t.name);
 	util_strlcpy(t.kind, PQgetvalue(r, 0, 2), sizeof t.kind);
-	return http_reply_json(
-	    req, 200, session_json(pr->user_id, pr->username, &t, pr->roles, PQgetvalue(r, 0, 0)));
+	return http_reply_json(req, 200,
+	                       session_json(pr->user_id, pr->username, &t, pr->roles,
+	                                    PQgetvalue(r, 0, 0), pr->second_factor));
 }
 
 /* DELETE /api/v1/sessions/current */

@@ -2,6 +2,7 @@
 #include "api/api.h"
 #include "auth/password.h"
 #include "auth/policy.h"
+#include "auth/totp_store.h"
 #include "auth/users.h"
 #include "server/arena.h"
 #include "server/db.h"
@@ -103,6 +104,26 @@ static int user_load(struct http_req *req, PGresult **out)
 	const char *id = http_param(req, 0);
 	const char *p[2] = {req->principal.tenant_id, id};
 	return api_load_row(req, &st_one, 2, p, out);
+}
+
+/* Loads the account {id} for a change and checks If-Match. Returns 0 to go
+ * on with *out; else 1, with *ret what the handler returns (it replied, or
+ * HTTP_RETRY). */
+static int user_load_for_change(struct http_req *req, PGresult **out, int *ret)
+{
+	int lrc = user_load(req, out);
+	*ret = lrc == HTTP_RETRY ? HTTP_RETRY : 0;
+	if (lrc != 0)
+		return 1;
+	return http_check_if_match(req, atoll(PQgetvalue(*out, 0, 3)));
+}
+
+/* After a change to account id: bumps its version and revokes its sessions
+ * so the change takes effect at once. Returns a db_rc. */
+static int user_changed(struct http_req *req, const char *id)
+{
+	int rc = users_touch(req->arena, id);
+	return rc == DB_OK ? users_revoke_sessions(req->arena, id) : rc;
 }
 
 /* Replies with the account {id} (after a change, too) and its ETag. */
@@ -226,11 +247,9 @@ int api_user_update(struct http_req *req)
 	json_decref(errors);
 
 	PGresult *r;
-	int lrc = user_load(req, &r);
-	if (lrc != 0)
-		return lrc == HTTP_RETRY ? HTTP_RETRY : 0;
-	if (http_check_if_match(req, atoll(PQgetvalue(r, 0, 3))))
-		return 0;
+	int ret;
+	if (user_load_for_change(req, &r, &ret))
+		return ret;
 	const char *id = PQgetvalue(r, 0, 0);
 	bool home = strcmp(PQgetvalue(r, 0, 4), req->principal.tenant_id) == 0;
 	if ((disabled >= 0 || password != NULL) && !home)
@@ -254,10 +273,31 @@ int api_user_update(struct http_req *req)
 		rc = users_set_password(req->arena, id, hash);
 	}
 	if (rc == DB_OK)
-		rc = users_touch(req->arena, id);
-	if (rc == DB_OK)
-		rc = users_revoke_sessions(req->arena, id);
+		rc = user_changed(req, id);
 	if (rc != DB_OK)
 		return http_reply_db_error(req, rc);
 	return user_reply(req, 200);
+}
+
+/* DELETE /api/v1/users/{id}/totp: forgets the account's second factor and
+ * recovery codes (a lost phone) and revokes its sessions; its next login
+ * enrols again. Like the password, only the home tenant's admin may. */
+int api_user_totp_reset(struct http_req *req)
+{
+	PGresult *r;
+	int ret;
+	if (user_load_for_change(req, &r, &ret))
+		return ret;
+	const char *id = PQgetvalue(r, 0, 0);
+	if (strcmp(PQgetvalue(r, 0, 4), req->principal.tenant_id) != 0)
+		return http_reply_problem(
+		    req, PROBLEM_FORBIDDEN,
+		    "l'account appartiene a un altro ente: il secondo fattore "
+		    "si azzera solo dall'ente di appartenenza");
+	int rc = totp_store_reset(req->arena, req->principal.tenant_id, id);
+	if (rc == DB_OK)
+		rc = user_changed(req, id);
+	if (rc != DB_OK)
+		return http_reply_db_error(req, rc);
+	return http_reply_empty(req, 204);
 }

@@ -14,12 +14,18 @@ static const struct policy_action actions[] = {
     {"metrics.read", 0, POLICY_PUBLIC, "Prometheus metrics (no personal data)", 0},
     {"openapi.read", 0, POLICY_PUBLIC, "the OpenAPI contract", 0},
     {"session.create", 0, POLICY_PUBLIC, "log in", 0},
-    {"session.read", POLICY_ANY_ROLE, 0, "read one's own session", 0},
-    {"session.delete", POLICY_ANY_ROLE, 0, "log out", 0},
+    {"session.read", POLICY_ANY_ROLE, POLICY_ENROLMENT, "read one's own session", 0},
+    {"session.delete", POLICY_ANY_ROLE, POLICY_ENROLMENT, "log out", 0},
+    {"totp.enrol", POLICY_ANY_ROLE, POLICY_ENROLMENT,
+     "start one's own TOTP enrolment (a new secret, shown once)", 0},
+    {"totp.confirm", POLICY_ANY_ROLE, POLICY_ENROLMENT,
+     "activate one's own TOTP with a current code (recovery codes, shown once)", 0},
     {"user.list", ROLE_ADMIN, 0, "list staff accounts with roles in the tenant", 0},
     {"user.read", ROLE_ADMIN, 0, "read a staff account", 0},
     {"user.create", ROLE_ADMIN, 0, "create a staff account with roles in the tenant", 0},
     {"user.update", ROLE_ADMIN, 0, "change roles, disable, reset password", 0},
+    {"user.totp_reset", ROLE_ADMIN, 0,
+     "reset an account's second factor (home tenant only; revokes its sessions)", 0},
     {"tenant.list", POLICY_ANY_ROLE, 0, "list the Comuni and Ambiti (reference data)",
      SCOPE_CATALOGUE_READ},
     {"tenant.read", POLICY_ANY_ROLE, 0, "read a Comune or Ambito (reference data)",
@@ -262,8 +268,14 @@ int policy_authorize(struct http_req *req)
 	const struct http_principal *pr = &req->principal;
 	if (a != NULL && pr->authenticated &&
 	    policy_allows(a->name, pr->client ? POLICY_CLIENT : POLICY_STAFF,
-	                  pr->client ? pr->scopes : pr->roles))
+	                  pr->client ? pr->scopes : pr->roles)) {
+		if (!pr->client && !(a->flags & POLICY_ENROLMENT) &&
+		    strcmp(pr->second_factor, "enrolment_required") == 0) {
+			http_reply_problem(req, PROBLEM_SECOND_FACTOR_ENROLMENT, NULL);
+			return 1;
+		}
 		return 0;
+	}
 	http_reply_problem(req, PROBLEM_FORBIDDEN, NULL);
 	return 1;
 }

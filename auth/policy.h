@@ -33,6 +33,15 @@ enum policy_scope_bit {
 };
 
 #define POLICY_PUBLIC 1u /* no authentication at all */
+/* Allowed to a session restricted to second-factor enrolment. */
+#define POLICY_ENROLMENT 2u
+
+/* The roles that can read case content or identifying data (every one that
+ * some action allowing personal data names): they must pass a TOTP second
+ * factor at login (DESIGN §5.1). The DPO reads persons' rectification
+ * history and the audit trail, so is included. */
+#define POLICY_SECOND_FACTOR_ROLES                                                                 \
+	(ROLE_SOCIAL_WORKER | ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER | ROLE_DPO)
 
 struct policy_action {
 	const char *name;
@@ -94,7 +103,8 @@ uint32_t policy_roles_from_array(const char *pg_array);
 bool policy_has_role(uint32_t roles, uint32_t want);
 
 /* http hook: answers 403 unless the request's principal may perform the
- * route's action. Returns 0 to go on, 1 after replying. */
+ * route's action (a session restricted to second-factor enrolment only the
+ * actions flagged POLICY_ENROLMENT). Returns 0 to go on, 1 after replying. */
 int policy_authorize(struct http_req *req);
 
 #endif

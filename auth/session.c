@@ -22,14 +22,14 @@ static void session_token_hash(const char *token, char out[65])
 static const struct db_stmt st_create = {
     "session_create",
     "INSERT INTO session (tenant_id, user_id, token_hash, created_at, last_seen_at, "
-    "expires_at) VALUES ($1, $2, decode($3, 'hex'), clock_timestamp(), clock_timestamp(), "
-    "clock_timestamp() + make_interval(secs => $4::int)) "
+    "expires_at, second_factor) VALUES ($1, $2, decode($3, 'hex'), clock_timestamp(), "
+    "clock_timestamp(), clock_timestamp() + make_interval(secs => $4::int), $5) "
     "RETURNING to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
 };
 
-/* Writes token and expires_at (caller-owned). */
-int session_create(struct http_req *req, const char *tenant_id, const char *user_id, char *token,
-                   char *expires_at)
+/* Borrows the ids and second_factor; writes token and expires_at (caller-owned). */
+int session_create(struct http_req *req, const char *tenant_id, const char *user_id,
+                   const char *second_factor, char *token, char *expires_at)
 {
 	unsigned char raw[32];
 	randombytes_buf(raw, sizeof raw);
@@ -38,9 +38,9 @@ int session_create(struct http_req *req, const char *tenant_id, const char *user
 	char hash[65], absolute[16];
 	session_token_hash(token, hash);
 	snprintf(absolute, sizeof absolute, "%d", config.session_absolute);
-	const char *p[4] = {tenant_id, user_id, hash, absolute};
+	const char *p[5] = {tenant_id, user_id, hash, absolute, second_factor};
 	PGresult *r;
-	int rc = db_exec(req->arena, &st_create, 4, p, &r);
+	int rc = db_exec(req->arena, &st_create, 5, p, &r);
 	if (rc == DB_OK)
 		util_strlcpy(expires_at, PQgetvalue(r, 0, 0), 40);
 	return rc;
@@ -48,7 +48,7 @@ int session_create(struct http_req *req, const char *tenant_id, const char *user
 
 static const struct db_stmt st_resolve = {
     "session_resolve",
-    "SELECT session_id, user_id, username, tenant_id, tenant_code, roles "
+    "SELECT session_id, user_id, username, tenant_id, tenant_code, roles, second_factor "
     "FROM app.resolve_session(decode($1, 'hex'), $2::int)",
 };
 
@@ -101,6 +101,7 @@ int session_authenticate(struct http_req *req)
 	util_strlcpy(pr->tenant_id, PQgetvalue(r, 0, 3), sizeof pr->tenant_id);
 	util_strlcpy(pr->tenant_code, PQgetvalue(r, 0, 4), sizeof pr->tenant_code);
 	pr->roles = policy_roles_from_array(PQgetvalue(r, 0, 5));
+	util_strlcpy(pr->second_factor, PQgetvalue(r, 0, 6), sizeof pr->second_factor);
 	pr->authenticated = true;
 	return 0;
 }
@@ -115,4 +116,20 @@ int session_revoke_current(struct http_req *req)
 {
 	const char *p[2] = {req->principal.tenant_id, req->principal.session_id};
 	return db_exec(req->arena, &st_revoke, 2, p, NULL);
+}
+
+static const struct db_stmt st_second_factor = {
+    "session_second_factor",
+    "UPDATE session SET second_factor = $3 WHERE tenant_id = $1 AND id = $2",
+};
+
+/* Borrows second_factor; updates the principal too. */
+int session_set_second_factor(struct http_req *req, const char *second_factor)
+{
+	const char *p[3] = {req->principal.tenant_id, req->principal.session_id, second_factor};
+	int rc = db_exec(req->arena, &st_second_factor, 3, p, NULL);
+	if (rc == DB_OK)
+		util_strlcpy(req->principal.second_factor, second_factor,
+		             sizeof req->principal.second_factor);
+	return rc;
 }

@@ -1,12 +1,15 @@
 #include "auth/user_cli.h"
 #include "auth/password.h"
+#include "auth/crypt.h"
 #include "auth/policy.h"
+#include "auth/totp_store.h"
 #include "auth/users.h"
 #include "server/arena.h"
 #include "server/config.h"
 #include "server/db.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +28,12 @@ static void user_usage(FILE *f)
 	        "       cartella user passwd --username NAME [--password-file FILE]\n"
 	        "       cartella user disable|enable --username NAME\n"
 	        "       cartella user list [--tenant CODE]\n"
+	        "       cartella user totp-reset NAME --tenant CODE\n"
+	        "       cartella user totp-enrol NAME\n"
+	        "totp-reset forgets the second factor (the account's home tenant CODE) and\n"
+	        "revokes its sessions; totp-enrol activates a new one at once and prints\n"
+	        "\"secret BASE32\" and ten \"recovery CODE\" lines, once (for accounts an\n"
+	        "operator sets up, like the demo users).\n"
 	        "The password is read from FILE or from the first line of standard input.\n"
 	        "Roles: social_worker administrative service_manager planning_office dpo admin\n");
 }
@@ -33,7 +42,12 @@ static void user_usage(FILE *f)
 static int user_parse(int argc, char **argv, struct user_args *a)
 {
 	memset(a, 0, sizeof *a);
-	for (int i = 1; i < argc; i += 2) {
+	int i = 1;
+	if (argc > 1 && strncmp(argv[1], "--", 2) != 0) {
+		a->username = argv[1]; /* cartella user totp-reset NAME ... */
+		i = 2;
+	}
+	for (; i < argc; i += 2) {
 		if (i + 1 >= argc) {
 			fprintf(stderr, "cartella user: %s needs a value\n", argv[i]);
 			return -1;
@@ -136,21 +150,28 @@ static int user_add(struct arena *ar, const struct user_args *a)
 	return 0;
 }
 
-/* passwd, disable, enable: change the account, then revoke its sessions. */
-static int user_change(struct arena *ar, const char *cmd, const struct user_args *a)
+/* Looks up --username into u, printing why not. Returns 0, 1 or 2 (usage). */
+static int user_lookup(struct arena *ar, const struct user_args *a, struct users_account *u)
 {
 	if (!a->username) {
 		user_usage(stderr);
 		return 2;
 	}
-	struct users_account u;
-	int rc = users_by_username(ar, a->username, &u);
+	int rc = users_by_username(ar, a->username, u);
 	if (rc == USERS_NOT_FOUND) {
 		fprintf(stderr, "cartella user: no such user %s\n", a->username);
 		return 1;
 	}
-	if (rc != DB_OK)
-		return user_db_fail("lookup", rc);
+	return rc == DB_OK ? 0 : user_db_fail("lookup", rc);
+}
+
+/* passwd, disable, enable: change the account, then revoke its sessions. */
+static int user_change(struct arena *ar, const char *cmd, const struct user_args *a)
+{
+	struct users_account u;
+	int rc = user_lookup(ar, a, &u);
+	if (rc != 0)
+		return rc;
 	if (strcmp(cmd, "passwd") == 0) {
 		char pw[PASSWORD_MAX_BYTES + 2], hash[PASSWORD_HASH_MAX];
 		if (user_read_password(a->password_file, pw, sizeof pw) != 0)
@@ -171,6 +192,82 @@ static int user_change(struct arena *ar, const char *cmd, const struct user_args
 		return user_db_fail(cmd, rc);
 	printf("%s: %s done, sessions revoked\n", a->username, cmd);
 	return 0;
+}
+
+/* totp-reset NAME --tenant CODE: CODE must be the account's home tenant
+ * (like the admin API, which only the home tenant's admin may use). */
+static int user_totp_reset(struct arena *ar, const struct user_args *a)
+{
+	struct users_account u;
+	struct users_tenant t;
+	if (!a->tenant) {
+		user_usage(stderr);
+		return 2;
+	}
+	int st = user_lookup(ar, a, &u);
+	if (st != 0)
+		return st;
+	int rc = users_tenant_by_code(ar, a->tenant, &t);
+	if (rc == USERS_NOT_FOUND || (rc == DB_OK && strcmp(t.id, u.home_tenant_id) != 0)) {
+		fprintf(stderr, "cartella user: %s is not the home tenant of %s\n", a->tenant,
+		        a->username);
+		return 1;
+	}
+	if (rc == DB_OK)
+		rc = db_set_context(ar, t.id, NULL);
+	if (rc == DB_OK)
+		rc = totp_store_reset(ar, t.id, u.id);
+	if (rc == DB_OK)
+		rc = users_touch(ar, u.id);
+	if (rc == DB_OK)
+		rc = users_revoke_sessions(ar, u.id);
+	if (rc != DB_OK)
+		return user_db_fail("totp-reset", rc);
+	printf("%s: second factor reset, sessions revoked\n", a->username);
+	return 0;
+}
+
+/* totp-enrol NAME: a new active TOTP secret and recovery codes, printed
+ * once (the secret in base32). */
+static int user_totp_enrol(struct arena *ar, const struct user_args *a)
+{
+	struct users_account u;
+	unsigned char secret[TOTP_SECRET_LEN];
+	char b32[TOTP_BASE32_LEN + 1], err[256];
+	char codes[TOTP_RECOVERY_COUNT][TOTP_RECOVERY_SHOWN];
+	int st = user_lookup(ar, a, &u);
+	if (st != 0)
+		return st;
+	if (crypt_init(config.kek_file, err, sizeof err) != 0) {
+		fprintf(stderr, "cartella user: %s\n", err);
+		return 1;
+	}
+	int rc = db_set_context(ar, u.home_tenant_id, u.id);
+	if (rc == DB_OK)
+		rc = totp_store_begin(ar, u.home_tenant_id, u.id, secret);
+	if (rc == DB_OK)
+		rc = totp_store_activate(ar, u.home_tenant_id, u.id);
+	if (rc == DB_OK)
+		rc = totp_store_recovery_new(ar, u.home_tenant_id, u.id, codes);
+	if (rc == DB_OK && totp_base32(secret, sizeof secret, b32, sizeof b32) != 0)
+		rc = DB_ERROR;
+	sodium_memzero(secret, sizeof secret);
+	int status = 0;
+	if (rc == TOTP_CONFLICT) {
+		fprintf(stderr,
+		        "cartella user: %s already has a second factor (totp-reset first)\n",
+		        a->username);
+		status = 1;
+	} else if (rc != DB_OK) {
+		status = user_db_fail("totp-enrol", rc);
+	} else {
+		printf("secret %s\n", b32);
+		for (int i = 0; i < TOTP_RECOVERY_COUNT; i++)
+			printf("recovery %s\n", codes[i]);
+	}
+	sodium_memzero(b32, sizeof b32);
+	sodium_memzero(codes, sizeof codes);
+	return status;
 }
 
 static const struct db_stmt st_tenants = {
@@ -245,6 +342,10 @@ int user_cli(int argc, char **argv)
 		status = user_change(ar, cmd, &a);
 	else if (strcmp(cmd, "list") == 0)
 		status = user_list(ar, &a);
+	else if (strcmp(cmd, "totp-reset") == 0)
+		status = user_totp_reset(ar, &a);
+	else if (strcmp(cmd, "totp-enrol") == 0)
+		status = user_totp_enrol(ar, &a);
 	else {
 		fprintf(stderr, "cartella user: unknown subcommand %s\n", cmd);
 		user_usage(stderr);

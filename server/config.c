@@ -45,6 +45,7 @@ static const struct config_key keys[] = {
     INT("CARTELLA_SESSION_ABSOLUTE", session_absolute, 1, 7 * 86400),
     INT("CARTELLA_LOGIN_MAX_FAILURES", login_max_failures, 1, 1000),
     INT("CARTELLA_LOGIN_WINDOW", login_window, 1, 86400),
+    INT("CARTELLA_TOTP_REQUIRED", totp_required, 0, 1),
     INT("CARTELLA_JSON_MAX_DEPTH", json_max_depth, 2, 256),
     INT("CARTELLA_PAGE_MAX", page_max, 1, 10000),
     {"CARTELLA_LOG_LEVEL", CFG_LEVEL, &config.log_level, 0, 0, 0},
@@ -66,6 +67,7 @@ static void config_defaults(void)
 	config.session_absolute = 43200;
 	config.login_max_failures = 5;
 	config.login_window = 900;
+	config.totp_required = 1;
 	config.json_max_depth = 32;
 	config.page_max = 500;
 	config.log_level = LOGL_INFO;

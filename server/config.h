@@ -23,9 +23,10 @@ struct config {
 	int session_absolute;          /* CARTELLA_SESSION_ABSOLUTE, seconds */
 	int login_max_failures;        /* CARTELLA_LOGIN_MAX_FAILURES per account */
 	int login_window;              /* CARTELLA_LOGIN_WINDOW, seconds */
-	int json_max_depth;            /* CARTELLA_JSON_MAX_DEPTH */
-	int page_max;                  /* CARTELLA_PAGE_MAX */
-	int log_level;                 /* CARTELLA_LOG_LEVEL: debug|info|warn|error */
+	int totp_required;  /* CARTELLA_TOTP_REQUIRED: 1 (default) or 0, development only */
+	int json_max_depth; /* CARTELLA_JSON_MAX_DEPTH */
+	int page_max;       /* CARTELLA_PAGE_MAX */
+	int log_level;      /* CARTELLA_LOG_LEVEL: debug|info|warn|error */
 };
 
 /* The process-wide configuration (filled by config_load; read-only after). */

@@ -38,6 +38,10 @@ struct http_principal {
 	uint32_t scopes;
 	char client_id[UTIL_UUID_LEN + 1]; /* the api_client row; empty for PDND */
 	char client_ref[200];
+	/* How the session passed the second factor (session.second_factor):
+	 * "none", "totp", "recovery_code" or "enrolment_required"; "" for
+	 * in-process calls. */
+	char second_factor[24];
 };
 
 struct http_header {

@@ -100,6 +100,11 @@ static int cmd_serve(void)
 		http_stop(0);
 		goto out;
 	}
+	if (!config.totp_required)
+		log_event(LOGL_WARN,
+		          "CARTELLA_TOTP_REQUIRED=0: roles that read personal data may log in "
+		          "without a second factor (development only)",
+		          NULL);
 	log_event(LOGL_INFO, "listening",
 	          json_pack("{s:s, s:i, s:i, s:s}", "bind", config.bind, "port", config.port,
 	                    "threads", config.threads, "version", CARTELLA_VERSION));

@@ -15,6 +15,8 @@ static const struct problem_def catalogue[PROBLEM__COUNT] = {
     [PROBLEM_FORBIDDEN] = {403, "forbidden", "Operazione non consentita"},
     [PROBLEM_NO_ROLE_IN_TENANT] = {403, "no-role-in-tenant",
                                    "Nessun ruolo assegnato per questo ente"},
+    [PROBLEM_SECOND_FACTOR_ENROLMENT] = {403, "second-factor-enrolment-required",
+                                         "Registrazione del secondo fattore richiesta"},
     [PROBLEM_NOT_FOUND] = {404, "not-found", "Risorsa non trovata"},
     [PROBLEM_METHOD_NOT_ALLOWED] = {405, "method-not-allowed", "Metodo non consentito"},
     [PROBLEM_CONFLICT] = {409, "conflict", "Conflitto con una risorsa esistente"},

@@ -13,6 +13,9 @@ typedef int (*route_handler)(struct http_req *req);
 #define ROUTE_MAX_PARAMS 4
 #define ROUTE_NO_TX      1u /* handler needs no database transaction */
 #define ROUTE_PUBLIC     2u /* no authentication (the policy must agree) */
+#define ROUTE_NO_REPLAY                                                                            \
+	4u /* POST whose answer holds a secret shown once: never stored for                        \
+	      Idempotency-Key replays (the header is ignored) */
 
 struct route {
 	const char *method;

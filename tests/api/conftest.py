@@ -14,17 +14,26 @@ scripts/test, which exports:
 
 Every test makes its own users (random names) so tests are independent of
 each other, of their order, and of anything else using the same server.
+
+The server requires a TOTP second factor (CARTELLA_TOTP_REQUIRED stays on):
+make_user enrols every user it makes (`cartella user totp-enrol`) and
+remembers the secret and recovery codes here, and login_body adds the next
+unused code, so tests log in as they did before the second factor.
 The few facts about table and column names live in this file only
 (`Db` below), so a schema rename is one edit.
 """
 
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import secrets
 import signal
 import socket
 import string
+import struct
 import subprocess
 import tempfile
 import threading
@@ -105,8 +114,86 @@ def free_port():
         return s.getsockname()[1]
 
 
-def login_body(username, password, tenant):
-    return {"username": username, "password": password, "tenant": tenant}
+# ---------------------------------------------------------------- second factor
+
+TOTP_PERIOD = 30
+
+
+def totp_step(t=None):
+    return int(time.time() if t is None else t) // TOTP_PERIOD
+
+
+def totp_code(secret_b32, step):
+    """RFC 6238 TOTP (HMAC-SHA-1, 6 digits) of a base32 secret for a time step."""
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    off = mac[-1] & 0x0F
+    value = struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF
+    return "%06d" % (value % 1000000)
+
+
+class Enrolment:
+    """What a user enrolled by the fixtures can present: the secret, the last
+    step used, and the recovery codes not used yet."""
+
+    def __init__(self, secret, recovery_codes):
+        self.secret = secret
+        self.last_step = None
+        self.recovery_codes = list(recovery_codes)
+
+
+ENROLLED = {}
+_ENROLLED_LOCK = threading.Lock()
+
+
+def enrol_with_cli(cli, username):
+    """Enrols username with `cartella user totp-enrol` and remembers it."""
+    res = cli("user", "totp-enrol", username)
+    assert res.returncode == 0, (res.returncode, res.stdout, res.stderr)
+    secret, codes = None, []
+    for line in res.stdout.splitlines():
+        kind, _, value = line.partition(" ")
+        if kind == "secret":
+            secret = value
+        elif kind == "recovery":
+            codes.append(value)
+    assert secret and len(codes) == 10, res.stdout
+    with _ENROLLED_LOCK:
+        ENROLLED[username] = Enrolment(secret, codes)
+    return ENROLLED[username]
+
+
+def second_factor_fields(username):
+    """The login body fields that pass the second factor of a user the
+    fixtures enrolled ({} for anyone else). The server accepts a code of the
+    steps now-1, now and now+1, each once: this hands out the earliest step
+    not used yet (now-1 only early in a step, so that the code is not two
+    steps old when it arrives), then recovery codes, then waits for a step."""
+    while True:
+        with _ENROLLED_LOCK:
+            e = ENROLLED.get(username)
+            if e is None:
+                return {}
+            t = time.time()
+            now = totp_step(t)
+            first = now - 1 if t % TOTP_PERIOD < 15 else now
+            step = first if e.last_step is None else max(first, e.last_step + 1)
+            if step <= now + 1:
+                e.last_step = step
+                return {"totp": totp_code(e.secret, step)}
+            if e.recovery_codes:
+                return {"recovery_code": e.recovery_codes.pop()}
+            wait = TOTP_PERIOD - t % TOTP_PERIOD + 0.2
+        time.sleep(wait)
+
+
+def login_body(username, password, tenant, second_factor=True):
+    """A login body; for a user the fixtures enrolled it carries the next
+    unused code (second_factor=False leaves it out)."""
+    body = {"username": username, "password": password, "tenant": tenant}
+    if second_factor:
+        body.update(second_factor_fields(username))
+    return body
 
 
 class SourceAddressAdapter(HTTPAdapter):
@@ -315,10 +402,11 @@ def cli():
 def make_user(cli):
     """make_user(tenant, role, ...) -> (username, password).
 
-    roles: more roles in the same tenant; grants: extra (tenant, role) pairs."""
+    roles: more roles in the same tenant; grants: extra (tenant, role) pairs;
+    enrol=False leaves the user without a second factor."""
 
     def make(tenant=CORSICO, role="social_worker", roles=(), grants=(),
-             username=None, password=None):
+             username=None, password=None, enrol=True):
         username = username or random_name()
         password = password or random_password()
         pairs = [(tenant, role)] + [(tenant, r) for r in roles] + list(grants)
@@ -326,6 +414,8 @@ def make_user(cli):
             res = cli("user", "add", "--tenant", t, "--role", r, "--username", username,
                       input=password + "\n")
             assert res.returncode == 0, (res.returncode, res.stdout, res.stderr)
+        if enrol and username not in ENROLLED:
+            enrol_with_cli(cli, username)
         return username, password
 
     return make

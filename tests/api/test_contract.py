@@ -13,13 +13,15 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
 import requests
 import yaml
 
-from conftest import CORSICO, HTTP_TIMEOUT, fresh_client, login_body, random_name, random_password
+from conftest import (CORSICO, HTTP_TIMEOUT, fresh_client, login_body, random_name,
+                      random_password, totp_code, totp_step)
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 COMMON_HEADERS = ("Cache-Control", "X-Content-Type-Options", "X-Frame-Options",
@@ -416,6 +418,54 @@ def test_sessions_match(base_url, doc, make_user, login):
     r = check(doc, "DELETE", "/api/v1/sessions/current",
               s.delete(base_url + "/api/v1/sessions/current", timeout=HTTP_TIMEOUT))
     assert r.status_code == 401
+
+
+def test_second_factor_matches(base_url, doc, make_user, admin, db):
+    u, p = make_user(CORSICO, "social_worker", enrol=False)
+    sessions = base_url + "/api/v1/sessions"
+    r = check(doc, "POST", "/api/v1/sessions",
+              fresh_client(base_url).post(sessions, json=login_body(u, p, CORSICO),
+                                          timeout=HTTP_TIMEOUT))
+    assert r.json()["second_factor"] == "enrolment_required"
+    s = requests.Session()
+    s.headers["Authorization"] = "Bearer " + r.json()["token"]
+    r = check(doc, "GET", "/api/v1/persons",
+              s.get(base_url + "/api/v1/persons", timeout=HTTP_TIMEOUT))                 # 403
+    assert r.json()["type"] == "/problems/second-factor-enrolment-required"
+    totp = base_url + "/api/v1/sessions/current/totp"
+    confirm = totp + "/confirmation"
+    check(doc, "POST", "/api/v1/sessions/current/totp/confirmation",
+          s.post(confirm, json={"totp": "123456"}, timeout=HTTP_TIMEOUT))                # 409
+    r = check(doc, "POST", "/api/v1/sessions/current/totp", s.post(totp, timeout=HTTP_TIMEOUT))
+    secret = r.json()["secret"]
+    check(doc, "POST", "/api/v1/sessions/current/totp", s.post(totp, json={"x": 1},
+                                                             timeout=HTTP_TIMEOUT))      # 400
+    r = check(doc, "POST", "/api/v1/sessions/current/totp", s.post(totp, json={},
+                                                                 timeout=HTTP_TIMEOUT))
+    secret = r.json()["secret"]
+    check(doc, "POST", "/api/v1/sessions/current/totp/confirmation",
+          s.post(confirm, json={"totp": "12345"}, timeout=HTTP_TIMEOUT))                 # 400
+    if time.time() % 30 > 24:
+        time.sleep(31 - time.time() % 30)
+    r = check(doc, "POST", "/api/v1/sessions/current/totp/confirmation",
+              s.post(confirm, json={"totp": totp_code(secret, totp_step())}, timeout=HTTP_TIMEOUT))
+    assert r.status_code == 200, r.text
+    check(doc, "GET", "/api/v1/sessions/current",
+          s.get(base_url + "/api/v1/sessions/current", timeout=HTTP_TIMEOUT))
+
+    a, _ = admin()
+    uid = str(db.user_id(u))
+    reset = base_url + "/api/v1/users/" + uid + "/totp"
+    check(doc, "DELETE", "/api/v1/users/{id}/totp", a.delete(reset, timeout=HTTP_TIMEOUT))  # 428
+    check(doc, "DELETE", "/api/v1/users/{id}/totp",
+          a.delete(reset, headers={"If-Match": '"0"'}, timeout=HTTP_TIMEOUT))             # 412
+    check(doc, "DELETE", "/api/v1/users/{id}/totp",
+          a.delete(base_url + "/api/v1/users/" + str(uuid.uuid4()) + "/totp",
+                   headers={"If-Match": '"1"'}, timeout=HTTP_TIMEOUT))                    # 404
+    etag = a.get(base_url + "/api/v1/users/" + uid, timeout=HTTP_TIMEOUT).headers["ETag"]
+    r = check(doc, "DELETE", "/api/v1/users/{id}/totp",
+              a.delete(reset, headers={"If-Match": etag}, timeout=HTTP_TIMEOUT))
+    assert r.status_code == 204
 
 
 def test_login_throttling_matches(base_url, doc, make_user):
