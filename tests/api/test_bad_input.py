@@ -12,7 +12,7 @@ import time
 import requests
 
 from conftest import (CORSICO, HTTP_TIMEOUT, PROBLEM_JSON, error_fields, is_problem,
-                      raw_connect, read_http_response)
+                      login_body, raw_connect, read_http_response)
 
 JSON = {"Content-Type": "application/json"}
 
@@ -23,7 +23,7 @@ def post_sessions(base_url, data, headers=JSON):
 
 
 def creds_json(u, p, tenant=CORSICO, **extra):
-    body = {"username": u, "password": p, "tenant": tenant}
+    body = login_body(u, p, tenant)  # with the next TOTP code of a user the fixtures enrolled
     body.update(extra)
     return body
 
