@@ -377,6 +377,34 @@ static const char *jwt_copy_claim(const json_t *p, const char *name, char *dst, 
 	return NULL;
 }
 
+/* The PDND identifiers a voucher may carry (producerId, eserviceId,
+ * consumerId): copied when present; when want is not NULL the claim is
+ * required and must equal it. Returns NULL or a fixed reason. */
+static const char *jwt_check_id(const json_t *p, const char *name, const char *want, char *dst)
+{
+	static const struct {
+		const char *name, *missing, *invalid, *differs;
+	} reasons[] = {
+	    {"producerId", "producerId missing", "producerId is not a valid string",
+	     "producerId does not match"},
+	    {"eserviceId", "eserviceId missing", "eserviceId is not a valid string",
+	     "eserviceId does not match"},
+	    {"consumerId", "consumerId missing", "consumerId is not a valid string",
+	     "consumerId does not match"},
+	};
+	size_t i = 0;
+	while (i + 1 < sizeof reasons / sizeof reasons[0] && strcmp(reasons[i].name, name) != 0)
+		i++;
+	const char *r = jwt_copy_claim(p, name, dst, reasons[i].missing, reasons[i].invalid);
+	if (r == reasons[i].missing && want == NULL)
+		return NULL;
+	if (r != NULL)
+		return r;
+	if (want != NULL && strcmp(dst, want) != 0)
+		return reasons[i].differs;
+	return NULL;
+}
+
 /* Checks the claims of the (signature-verified) payload against want at now
  * and copies them into out. Returns NULL or the reason. */
 static const char *jwt_check_claims(const json_t *p, const struct jwt_expect *want, time_t now,
@@ -460,9 +488,13 @@ static const char *jwt_check_claims(const json_t *p, const struct jwt_expect *wa
 		return "consumer (client_id/sub) does not match";
 
 	r = jwt_copy_claim(p, "jti", out->jti, "jti missing", "jti is not a valid string");
-	if (r != NULL)
-		return r;
-	return NULL;
+	if (r == NULL)
+		r = jwt_check_id(p, "producerId", want->producer_id, out->producer_id);
+	if (r == NULL)
+		r = jwt_check_id(p, "eserviceId", want->eservice_id, out->eservice_id);
+	if (r == NULL)
+		r = jwt_check_id(p, "consumerId", want->consumer_org, out->consumer_org);
+	return r;
 }
 
 /* Borrows ks, token and want; fills out and why (caller-owned). */

@@ -1,7 +1,8 @@
 /* PDND Interoperabilità vouchers: a verifier for `Authorization: Bearer`
  * JWTs signed by PDND (header typ at+jwt, alg RS256, kid), checked against a
  * JWKS file of RSA public keys and against what the e-service expects (iss,
- * aud, exp/nbf/iat, purposeId, the consumer). Not yet wired to any route.
+ * aud, exp/nbf/iat, purposeId, the consumer, producerId/eserviceId/consumerId).
+ * auth/pdnd.c turns an accepted voucher into a client principal.
  * See docs/security.md and the interoperability notes §3. */
 #ifndef CARTELLA_JWT_H
 #define CARTELLA_JWT_H
@@ -35,14 +36,19 @@ size_t jwt_keyset_count(const struct jwt_keyset *ks);
 void jwt_keyset_free(struct jwt_keyset *ks);
 
 /* What an e-service expects of its vouchers. issuer and audience are
- * required; purpose_id and consumer_id are checked when not NULL; max_age
- * (seconds) bounds the age of iat when > 0. */
+ * required; purpose_id, consumer_id (client_id/sub), producer_id,
+ * eservice_id and consumer_org (the consumerId claim, the consumer's
+ * organisation) are checked when not NULL; max_age (seconds) bounds the age
+ * of iat when > 0. */
 struct jwt_expect {
 	const char *issuer;
 	const char *audience;
 	const char *purpose_id;
 	const char *consumer_id;
 	long max_age;
+	const char *producer_id;
+	const char *eservice_id;
+	const char *consumer_org;
 };
 
 /* Copies of the claims of an accepted voucher. consumer is client_id, or sub
@@ -54,6 +60,9 @@ struct jwt_claims {
 	char jti[JWT_CLAIM_MAX];
 	long long exp;
 	long long iat;
+	char producer_id[JWT_CLAIM_MAX];  /* "" when the voucher has none */
+	char eservice_id[JWT_CLAIM_MAX];  /* "" when the voucher has none */
+	char consumer_org[JWT_CLAIM_MAX]; /* consumerId; "" when absent */
 };
 
 /* Verifies the compact JWS token (NUL-terminated) against ks and want at

@@ -9,6 +9,7 @@
 #include "auth/authn.h"
 #include "auth/crypt.h"
 #include "auth/password.h"
+#include "auth/pdnd.h"
 #include "auth/policy.h"
 #include "auth/session.h"
 #include "auth/user_cli.h"
@@ -64,6 +65,8 @@ static int setup_core(void)
 	}
 	if (crypt_init(config.kek_file, err, sizeof err) != 0)
 		goto refuse;
+	if (config.pdnd_config[0] != '\0' && pdnd_load(config.pdnd_config, err, sizeof err) != 0)
+		goto refuse;
 	db_configure(config.database_url, config.statement_timeout_ms);
 	if (db_check_app_role(err, sizeof err) != 0)
 		goto refuse;
@@ -118,6 +121,7 @@ static int cmd_serve(void)
 	rc = 0;
 out:
 	metrics_free();
+	pdnd_free();
 	crypt_shutdown();
 	return rc;
 }
@@ -130,6 +134,7 @@ static int cmd_demo(int argc, char **argv)
 	int rc = setup_core() == 0 ? demo_run(argc, argv) : 1;
 	db_disconnect();
 	metrics_free();
+	pdnd_free();
 	crypt_shutdown();
 	return rc;
 }

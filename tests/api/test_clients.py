@@ -4,13 +4,16 @@ policy, tenant isolation, the audit trail, throttling."""
 
 import base64
 import hashlib
+import json
 import re
+import time
 import uuid
 
 import pytest
+
 import fiscal
-from conftest import (ASSAGO, CORSICO, HTTP_TIMEOUT, error_fields, fresh_client, is_problem,
-                      random_name)
+from conftest import (ASSAGO, CORSICO, HTTP_TIMEOUT, error_fields, free_port, fresh_client,
+                      is_problem, random_name)
 
 CLIENTS = "/api/v1/clients"
 SECRET = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -292,3 +295,120 @@ def test_a_client_with_interventions_write_records_one_idempotently(make_client,
     ev = db.all("SELECT action, outcome FROM audit_event WHERE client = %s AND object_id = %s",
                 ("api:" + c.client_id, iid))
     assert ("intervention.write", 201) in ev
+
+
+# ---------------------------------------------------------------- PDND vouchers
+
+@pytest.fixture
+def pdnd_server(pdnd, spawn_server):
+    """A server with a PDND e-service whose purposes are: "persons" (Corsico,
+    persons.read) and "catalogue" (Assago, catalogue.read)."""
+    purposes = {"persons": pdnd.purpose(CORSICO, ["persons.read"]),
+                "catalogue": pdnd.purpose(ASSAGO, ["catalogue.read"])}
+    with spawn_server(CARTELLA_PDND_CONFIG=pdnd.config(list(purposes.values()))) as srv:
+        srv.purposes = purposes
+        yield srv
+
+
+def vget(srv, path, headers):
+    return fresh_client(srv.url).get(srv.url + path, headers=headers, timeout=HTTP_TIMEOUT)
+
+
+def test_a_pdnd_voucher_is_a_client_of_its_purposes_tenant(pdnd, pdnd_server, make_user,
+                                                          login, db):
+    u, p = make_user(CORSICO, "social_worker")
+    w = login(u, p, CORSICO)
+    pid = w.post(w.base_url + "/api/v1/persons", json=fiscal.person(),
+                 timeout=HTTP_TIMEOUT).json()["id"]
+    persons = pdnd_server.purposes["persons"]
+    h = pdnd.bearer(persons)
+    r = vget(pdnd_server, "/api/v1/persons/" + pid, h)
+    assert r.status_code == 200, r.text
+    assert is_problem(vget(pdnd_server, "/api/v1/catalogue", h), 403)
+    assert is_problem(vget(pdnd_server, "/api/v1/users", h), 403)
+    assert is_problem(vget(pdnd_server, "/api/v1/sessions/current", h), 403)
+    ref = "pdnd:%s:%s:%s" % (pdnd.eservice_id, persons["consumer_id"], persons["purpose_id"])
+    rows = db.all("SELECT user_id, client, action, outcome FROM audit_event "
+                  "WHERE object_id = %s AND client IS NOT NULL", (pid,))
+    assert rows == [(None, ref, "person.read", 200)]
+    # The other purpose belongs to Assago: its catalogue, not Corsico's people.
+    h2 = pdnd.bearer(pdnd_server.purposes["catalogue"])
+    assert vget(pdnd_server, "/api/v1/catalogue", h2).status_code == 200
+    assert is_problem(vget(pdnd_server, "/api/v1/persons/" + pid, h2), 403)
+    assert db.one("SELECT count(*) FROM audit_event e JOIN tenant t ON t.id = e.tenant_id "
+                  "WHERE e.client LIKE %s AND t.code = %s",
+                  ("pdnd:%%:%s" % pdnd_server.purposes["catalogue"]["purpose_id"], ASSAGO)) >= 1
+
+
+def other_key():
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.mark.parametrize("case", [
+    "alg none", "HS256 with the public key", "unknown kid", "another key, same kid", "wrong aud",
+    "expired", "not yet valid", "wrong iss", "typ JWT", "wrong eserviceId", "wrong producerId",
+    "unknown purposeId", "consumerId not the purpose's", "no consumerId", "tampered payload",
+    "two parts only"])
+def test_bad_vouchers_are_a_bare_401(pdnd, pdnd_server, case):
+    p = pdnd_server.purposes["persons"]
+    now = int(time.time())
+    tok = {
+        "alg none": lambda: pdnd.voucher(p, header={"alg": "none"}, alg="none"),
+        "HS256 with the public key": lambda: pdnd.voucher(p, header={"alg": "HS256"},
+                                                          alg="HS256"),
+        "unknown kid": lambda: pdnd.voucher(p, header={"kid": "nobody"}),
+        "another key, same kid": lambda: pdnd.voucher(p, key=other_key()),
+        "wrong aud": lambda: pdnd.voucher(p, aud="https://elsewhere.example/api"),
+        "expired": lambda: pdnd.voucher(p, iat=now - 1200, nbf=now - 1200, exp=now - 300),
+        "not yet valid": lambda: pdnd.voucher(p, nbf=now + 600),
+        "wrong iss": lambda: pdnd.voucher(p, iss="evil.example"),
+        "typ JWT": lambda: pdnd.voucher(p, header={"typ": "JWT"}),
+        "wrong eserviceId": lambda: pdnd.voucher(p, eserviceId=str(uuid.uuid4())),
+        "wrong producerId": lambda: pdnd.voucher(p, producerId=str(uuid.uuid4())),
+        "unknown purposeId": lambda: pdnd.voucher(p, purposeId=str(uuid.uuid4())),
+        "consumerId not the purpose's": lambda: pdnd.voucher(p, consumerId=str(uuid.uuid4())),
+        "no consumerId": lambda: pdnd.voucher(p, consumerId=None),
+        "tampered payload": lambda: tamper(pdnd.voucher(p)),
+        "two parts only": lambda: pdnd.voucher(p).rsplit(".", 1)[0],
+    }[case]()
+    r = vget(pdnd_server, "/api/v1/persons", {"Authorization": "Bearer " + tok})
+    body = is_problem(r, 401)
+    assert "detail" not in body
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "PDND voucher refused" in pdnd_server.log()
+
+
+def tamper(token):
+    h, p, s = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+    claims["purposeId"] = str(uuid.uuid4())
+    return h + "." + base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(
+        b"=").decode() + "." + s
+
+
+def test_a_voucher_without_pdnd_configured_is_401(pdnd, base_url):
+    r = fresh_client(base_url).get(base_url + "/api/v1/persons",
+                                   headers=pdnd.bearer(pdnd.purpose()), timeout=HTTP_TIMEOUT)
+    assert is_problem(r, 401)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"scopes": ["root"]}, "scopes[0] is not a scope"),
+    ({"tenant": ""}, "tenant must be a non-empty string"),
+    ({"extra": 1}, "unknown member extra"),
+])
+def test_a_bad_pdnd_configuration_stops_the_server(pdnd, cli, change, message):
+    p = pdnd.purpose()
+    p.update(change)
+    res = cli("serve", env={"CARTELLA_PDND_CONFIG": pdnd.config([p]),
+                            "PORT": str(free_port())}, timeout=60)
+    assert res.returncode != 0
+    assert message in res.stderr + res.stdout
+
+
+def test_a_missing_jwks_file_stops_the_server(pdnd, cli):
+    res = cli("serve", env={"CARTELLA_PDND_CONFIG": pdnd.config([pdnd.purpose()],
+                                                                jwks_file="absent.json"),
+                            "PORT": str(free_port())}, timeout=60)
+    assert res.returncode != 0 and "absent.json" in res.stderr + res.stdout

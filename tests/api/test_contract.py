@@ -259,9 +259,9 @@ def test_security_and_roles_match_the_policy(doc, routes):
             assert "x-cartella-scopes" not in op, (method, path)
         else:
             # Staff sessions where a role is allowed; integration clients
-            # (HTTP Basic) where a scope is.
+            # (HTTP Basic, PDND vouchers) where a scope is.
             want = ([{"bearerAuth": []}] if roles else []) + \
-                   ([{"clientBasic": []}] if scopes else [])
+                   ([{"clientBasic": []}, {"pdndVoucher": []}] if scopes else [])
             assert security == want, (method, path)
             assert sorted(op.get("x-cartella-roles", [])) == sorted(roles), (method, path)
             assert sorted(op.get("x-cartella-scopes", [])) == sorted(scopes), (method, path)

@@ -439,13 +439,43 @@ static void test_claim_refusals(void)
 	longer[sizeof longer - 1] = '\0';
 	REFUSED_CLAIMS(claims_with("jti", json_string(longer)), "jti is not a valid string");
 
-	/* max_age: accepted at its edge, refused past it. */
+	/* producerId, eserviceId, consumerId: checked when configured. */
 	static char tok[TOKMAX];
+	struct jwt_expect ids = want;
+	ids.producer_id = "p-1";
+	ids.eservice_id = "e-1";
+	ids.consumer_org = "org-1";
+	struct jwt_claims got;
+	char why[128];
+	make_token(HDR, claims_with("consumerId", json_string("org-1")), SIGN_RS256, key, NULL, 0,
+	           tok, sizeof tok);
+	CHECK(jwt_verify(ks, tok, &ids, NOW, &got, why, sizeof why) == 0);
+	CHECK(strcmp(got.producer_id, "p-1") == 0 && strcmp(got.eservice_id, "e-1") == 0 &&
+	      strcmp(got.consumer_org, "org-1") == 0);
+	make_token(HDR, claims_with("consumerId", json_string("org-2")), SIGN_RS256, key, NULL, 0,
+	           tok, sizeof tok);
+	refused(tok, &ids, "consumerId does not match", __LINE__);
+	make_token(HDR, claims(), SIGN_RS256, key, NULL, 0, tok, sizeof tok);
+	refused(tok, &ids, "consumerId missing", __LINE__);
+	CHECK(jwt_verify(ks, tok, &want, NOW, &got, why, sizeof why) == 0);
+	CHECK(got.consumer_org[0] == '\0');
+	json_t *c2 = claims_with("producerId", json_string("p-2"));
+	json_object_set_new(c2, "consumerId", json_string("org-1"));
+	make_token(HDR, c2, SIGN_RS256, key, NULL, 0, tok, sizeof tok);
+	refused(tok, &ids, "producerId does not match", __LINE__);
+	c2 = claims_with("eserviceId", NULL);
+	json_object_set_new(c2, "consumerId", json_string("org-1"));
+	make_token(HDR, c2, SIGN_RS256, key, NULL, 0, tok, sizeof tok);
+	refused(tok, &ids, "eserviceId missing", __LINE__);
+	c2 = claims_with("eserviceId", json_integer(1));
+	make_token(HDR, c2, SIGN_RS256, key, NULL, 0, tok, sizeof tok);
+	REFUSED(tok, "eserviceId is not a valid string");
+
+	/* max_age: accepted at its edge, refused past it. */
 	struct jwt_expect aged = want;
 	aged.max_age = 300;
 	make_token(HDR, claims(), SIGN_RS256, key, NULL, 0, tok, sizeof tok);
 	struct jwt_claims cl;
-	char why[128];
 	CHECK(jwt_verify(ks, tok, &aged, NOW - 10 + 300 + 60, &cl, why, sizeof why) == 0);
 	struct jwt_claims cl2;
 	CHECK(jwt_verify(ks, tok, &aged, NOW - 10 + 300 + 61, &cl2, why, sizeof why) == -1);
