@@ -390,19 +390,7 @@ int api_case_assessment_list(struct http_req *req)
 	PGresult *r;
 	if ((rc = db_exec(req->arena, &st_list, 5, p, &r)) != DB_OK)
 		return http_reply_db_error(req, rc);
-	json_t *items = json_array();
-	if (api_case_keep(req, items) != 0)
-		return -1;
-	int rows = PQntuples(r);
-	for (int i = 0; i < rows && i < limit; i++) {
-		json_t *o = assessment_json(req, r, i, &rc);
-		if (o == NULL)
-			return api_case_fail(req, rc);
-		json_array_append_new(items, o);
-	}
-	json_t *next = rows > limit ? json_string(PQgetvalue(r, limit - 1, S_ID)) : json_null();
-	return http_reply_json(req, 200,
-	                       json_pack("{s:O, s:o}", "items", items, "next_cursor", next));
+	return api_case_reply_page(req, r, limit, S_ID, NULL, assessment_json);
 }
 
 static const struct db_stmt st_one = {

@@ -207,6 +207,27 @@ int api_case_closed_conflict(struct http_req *req)
 	                               json_pack("{s:o}", "errors", errors));
 }
 
+int api_case_reply_page(struct http_req *req, PGresult *r, int limit, int id_col,
+                        const char *audit_type, api_row_json_fn row_json)
+{
+	json_t *items = json_array();
+	if (api_case_keep(req, items) != 0)
+		return -1;
+	int rows = PQntuples(r), rc;
+	for (int i = 0; i < rows && i < limit; i++) {
+		if (audit_type != NULL &&
+		    http_audit_object(req, audit_type, PQgetvalue(r, i, id_col)) != 0)
+			return -1;
+		json_t *o = row_json(req, r, i, &rc);
+		if (o == NULL)
+			return api_case_fail(req, rc);
+		json_array_append_new(items, o);
+	}
+	json_t *next = rows > limit ? json_string(PQgetvalue(r, limit - 1, id_col)) : json_null();
+	return http_reply_json(req, 200,
+	                       json_pack("{s:O, s:o}", "items", items, "next_cursor", next));
+}
+
 int api_case_cursor(struct http_req *req, const char **cursor)
 {
 	*cursor = http_query(req, "cursor");

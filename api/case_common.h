@@ -82,6 +82,18 @@ int api_case_is_assigned(struct http_req *req, const char *case_id, bool *assign
 /* Replies 409 naming the case's status for work that needs an open case. */
 int api_case_closed_conflict(struct http_req *req);
 
+/* Renders row i of a page (decrypting what it must): a new reference, or
+ * NULL with *rc set to a db_rc or CRYPT_INTEGRITY. */
+typedef json_t *(*api_row_json_fn)(struct http_req *req, PGresult *r, int i, int *rc);
+
+/* Replies 200 with {items, next_cursor} from the rows of r, fetched with
+ * LIMIT limit + 1: the first limit rows rendered by row_json, and when there
+ * are more, the next cursor is column id_col of the last row shown. With
+ * audit_type, each row shown is registered as an audited object of that
+ * type. Returns what the handler returns. */
+int api_case_reply_page(struct http_req *req, PGresult *r, int limit, int id_col,
+                        const char *audit_type, api_row_json_fn row_json);
+
 /* The cursor of ?cursor=: NULL when absent; replies 400 and returns 1 when
  * it is not a UUID. */
 int api_case_cursor(struct http_req *req, const char **cursor);
