@@ -271,8 +271,9 @@ int api_case_create(struct http_req *req)
 	                    sealed ? "true" : "false",
 	                    req->principal.user_id};
 	rc = db_exec(req->arena, &st_insert, 9, p, NULL);
-	if (rc == DB_UNIQUE)
-		return HTTP_RETRY; /* a concurrent open: the retry answers 409 */
+	if (rc == DB_UNIQUE) /* opened concurrently, or sealed and hidden from the caller */
+		return http_reply_problem(req, PROBLEM_CONFLICT,
+		                          "La persona ha già una cartella aperta in questo ente");
 	if (rc == DB_OK)
 		rc = case_record_status(req, id, NULL, status, NULL);
 	if (rc == DB_OK && policy_has_role(req->principal.roles, ROLE_SOCIAL_WORKER)) {
@@ -423,6 +424,29 @@ static const struct db_stmt st_update = {
     "version = version + 1 WHERE tenant_id = $1 AND id = $2 AND version = $10",
 };
 
+/* Only a service manager or a worker assigned to case id may change its
+ * sealed flag (sealing a case one is not assigned to would hide it from
+ * oneself): 0 when allowed, 1 after replying 403, HTTP_RETRY. */
+static int case_may_seal(struct http_req *req, const char *id)
+{
+	if (policy_has_role(req->principal.roles, ROLE_SERVICE_MANAGER))
+		return 0;
+	bool assigned;
+	int rc = api_case_is_assigned(req, id, &assigned);
+	if (rc != DB_OK)
+		return http_reply_db_error(req, rc) == HTTP_RETRY ? HTTP_RETRY : 1;
+	if (assigned)
+		return 0;
+	json_t *errors = jsonx_errors_new();
+	jsonx_error(errors, "sealed", "forbidden",
+	            "solo il responsabile del servizio o chi è assegnato alla cartella");
+	http_reply_problem_with(req, PROBLEM_FORBIDDEN,
+	                        "Solo il responsabile del servizio o chi lavora sulla cartella può "
+	                        "renderla riservata o toglierne la riserva",
+	                        json_pack("{s:o}", "errors", errors));
+	return 1;
+}
+
 /* PATCH /api/v1/cases/{id}: status transitions (closing needs closure_reason;
  * closed_on defaults to today), area, household, sealed flag. */
 int api_case_update(struct http_req *req)
@@ -510,7 +534,9 @@ int api_case_update(struct http_req *req)
 	if (json_array_size(errors) > 0)
 		return http_reply_validation(req, json_incref(errors));
 
-	if ((in.g_household && household != NULL &&
+	if ((sealed != (strcmp(PQgetvalue(r, 0, C_SEALED), "t") == 0) &&
+	     (rc = case_may_seal(req, id)) != 0) ||
+	    (in.g_household && household != NULL &&
 	     (rc = api_case_check_ref(req, "household", household, "household_id")) != 0) ||
 	    (moving && !closed && strcmp(cur, "closed") == 0 &&
 	     (rc = case_check_one_open(req, PQgetvalue(r, 0, C_PERSON), id)) != 0))

@@ -477,8 +477,9 @@ int api_person_create(struct http_req *req)
 	                     in.residence,
 	                     req->principal.user_id};
 	rc = db_exec(req->arena, &st_insert, 18, p, NULL);
-	if (rc == DB_UNIQUE)
-		return HTTP_RETRY; /* a concurrent create: the retry answers 409 */
+	if (rc == DB_UNIQUE) /* created concurrently, or sealed and hidden from the caller */
+		return http_reply_problem(req, PROBLEM_CONFLICT,
+		                          "Esiste già una persona con questo codice fiscale");
 	if (rc != DB_OK)
 		return http_reply_db_error(req, rc);
 	char *loc = arena_printf(req->arena, "/api/v1/persons/%s", id);

@@ -9,13 +9,16 @@
 #include <string.h>
 
 /* One statement whatever the number of objects: the per-object columns
- * travel as two parallel arrays and unnest into rows. */
+ * travel as two parallel arrays and unnest into rows. An event on a case
+ * (or an object of it) the user holds an unexpired break-glass grant on is
+ * flagged, with the grant's id as its purpose (schema/012_sealed.sql). */
 static const struct db_stmt st_insert = {
     "audit_insert",
     "INSERT INTO audit_event (tenant_id, user_id, roles, action, object_type, object_id, "
-    "outcome, request_id, client) "
-    "SELECT $1, $2, $3::text[], $4, o.type, o.id, $7::smallint, $8, $9 "
-    "FROM unnest($5::text[], $6::uuid[]) AS o(type, id)",
+    "outcome, request_id, client, purpose, break_glass) "
+    "SELECT $1, $2, $3::text[], $4, o.type, o.id, $7::smallint, $8, $9, g.id::text, "
+    "g.id IS NOT NULL FROM unnest($5::text[], $6::uuid[]) AS o(type, id) "
+    "LEFT JOIN LATERAL (SELECT app.break_glass_purpose(o.type, o.id) AS id) g ON true",
 };
 
 /* The principal's roles as a PostgreSQL text[] literal (arena-owned), or
