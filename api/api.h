@@ -46,6 +46,12 @@ int api_client_update(struct http_req *req);
 int api_audit_event_list(struct http_req *req);
 int api_audit_verify(struct http_req *req);
 
+/* break_glass.c */
+int api_case_break_glass(struct http_req *req);
+int api_break_glass_review_list(struct http_req *req);
+int api_break_glass_review_read(struct http_req *req);
+int api_break_glass_review_resolve(struct http_req *req);
+
 /* persons.c */
 int api_person_list(struct http_req *req);
 int api_person_create(struct http_req *req);
