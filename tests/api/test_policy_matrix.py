@@ -11,6 +11,9 @@ know how to reach fails `test_every_route_is_reachable`, so a new route
 cannot slip past the matrix.
 
 Per route and role the calls are:
+- a sealed case the role's caller is not assigned to (routes under
+  /cases/{id}, break-glass aside; service managers see sealed cases) → 404
+  with its audit event, nothing changed;
 - own tenant, role not allowed → 403 problem, a denied audit event (outcome
   403, the route's action) with the request id, nothing changed;
 - own tenant, role allowed → GET 200; POST with an unknown property → 400;
@@ -61,7 +64,7 @@ COLLECTIONS = {
     "users": "user", "clients": "client", "persons": "person", "services": "service", "providers": "provider",
     "households": "household", "isee": "isee", "cases": "case",
     "access-contacts": "contact", "interventions": "intervention",
-    "expenditures": "expenditure",
+    "expenditures": "expenditure", "break-glass-reviews": "grant",
     "tenants": None, "catalogue": None,
 }
 # Named sub-resource parameters → world object.
@@ -103,6 +106,10 @@ WRITE_BODIES = {
     ("PATCH", "/api/v1/expenditures/{id}"): {"amount": "2.00"},
     ("PUT", "/api/v1/population/{tenant}/{year}"): {
         "rows": [{"sex": "F", "age_band": "0+", "residents": 10}]},
+    ("POST", "/api/v1/cases/{id}/break-glass"): {
+        "reason": "Verifica della matrice degli accessi", "minutes": 1},
+    ("POST", "/api/v1/break-glass-reviews/{id}/resolution"): {
+        "outcome": "justified", "comment": "verificato"},
 }
 
 PARAM_RE = re.compile(r"\{([a-z_]+)\}")
@@ -224,6 +231,13 @@ def build_world(tenant, make_user, login, db, assignee=None):
     etag = ad.get(population, timeout=T).headers.get("ETag")
     ok(ad.put(population, json={"rows": [{"sex": "M", "age_band": "0+", "residents": 100}]},
               headers={"If-Match": etag} if etag else {}, timeout=T), 200)
+    # A sealed case nobody we call as is assigned to, and a break-glass grant
+    # the service manager who built the world opened on it.
+    hidden = ok(sm.post(api + "/persons", json=fiscal.person(), timeout=T))["id"]
+    w["sealed_case"] = ok(sm.post(api + "/cases", json={"person_id": hidden, "sealed": True},
+                                  timeout=T))["id"]
+    w["grant"] = ok(sm.post(api + "/cases/%s/break-glass" % w["sealed_case"], json={
+        "reason": "Verifica della matrice degli accessi", "minutes": 1}, timeout=T))["id"]
     return w
 
 
@@ -348,6 +362,22 @@ def test_route_against_every_role_and_tenant(route, worlds, callers, snapshot, d
                 failures.append((role, "other tenant", r.status_code, r.text[:200]))
             elif (action, 404) not in audit_outcomes(db, rid):
                 failures.append((role, "404 without its audit event", audit_outcomes(db, rid)))
+
+    # A sealed case the caller is not assigned to does not exist either
+    # (service managers see every sealed case; break-glass is the way in).
+    if pattern.startswith("/api/v1/cases/{id}") and not pattern.endswith("/break-glass"):
+        sealed = World(own)
+        sealed["case"] = own["sealed_case"]
+        for role, s in callers.items():
+            if role not in allowed or role == "service_manager":
+                continue
+            r, rid = call(s, method, s.base_url + fill(pattern, sealed),
+                          body_for(method, pattern, own), '"1"')
+            if not is_problem(r, 404):
+                failures.append((role, "sealed case", r.status_code, r.text[:200]))
+            elif (action, 404) not in audit_outcomes(db, rid):
+                failures.append((role, "sealed 404 without its audit event",
+                                 audit_outcomes(db, rid)))
 
     after = snapshot()
     changed = {t: (before[t], after.get(t)) for t in before if before[t] != after.get(t)}
