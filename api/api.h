@@ -65,6 +65,11 @@ int api_intervention_create(struct http_req *req);
 int api_intervention_read(struct http_req *req);
 int api_intervention_update(struct http_req *req);
 
+/* waas_routes.c: the INPS WaaS e-service and the SIUSS batch file */
+int api_waas_flows(struct http_req *req);
+int api_waas_outcomes(struct http_req *req);
+int api_siuss_batch(struct http_req *req);
+
 /* households.c */
 int api_household_list(struct http_req *req);
 int api_household_create(struct http_req *req);

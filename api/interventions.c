@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "api/intervention_rules.h"
 #include "api/validate.h"
+#include "api/waas.h"
 #include "auth/crypt.h"
 #include "server/arena.h"
 #include "server/db.h"
@@ -164,6 +165,16 @@ static int iv_reply(struct http_req *req, const char *id, int status)
 	json_t *o = iv_json(req, r, 0);
 	if (o == NULL)
 		return -1;
+	json_t *flows;
+	const char *refusal;
+	rc = waas_intervention_flows(req, id, &flows, &refusal);
+	if (rc != DB_OK) {
+		json_decref(o);
+		return http_reply_db_error(req, rc);
+	}
+	json_object_set_new(o, "siuss",
+	                    json_pack("{s:o, s:o}", "flows", flows, "refusal",
+	                              refusal ? json_string(refusal) : json_null()));
 	http_set_etag(req, atoll(PQgetvalue(r, 0, C_VERSION)));
 	return http_reply_json(req, status, o);
 }

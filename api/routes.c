@@ -98,6 +98,10 @@ static const struct route routes[] = {
      0},
     {"GET", "/api/v1/reports/istat-survey", api_report_istat_survey, "report.istat", 0},
     {"GET", "/api/v1/reports/indicators", api_report_indicators, "report.indicators", 0},
+    {"GET", "/api/v1/reports/siuss-batch", api_siuss_batch, "report.siuss_batch", 0},
+    {"GET", "/waas/v1/status", api_status, "waas.status.read", 0},
+    {"GET", "/waas/v1/flussi", api_waas_flows, "waas.flows.read", 0},
+    {"POST", "/waas/v1/esiti", api_waas_outcomes, "waas.outcomes.write", 0},
     {"GET", "/api/v1/audit/events", api_audit_event_list, "audit.read", 0},
     {"GET", "/api/v1/audit/verify", api_audit_verify, "audit.verify", 0},
 };

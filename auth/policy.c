@@ -124,6 +124,8 @@ static const struct policy_action actions[] = {
      "list and read break-glass grants with their reason and the audit events under them", 0},
     {"break_glass.review.resolve", ROLE_SERVICE_MANAGER, 0,
      "resolve a break-glass grant as justified or unjustified, with a comment (once)", 0},
+    {"report.siuss_batch", ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
+     "download the SIUSS PS/PSA batch file of a period (identifying data) for manual upload", 0},
     {"audit.read", ROLE_DPO, 0,
      "query the audit trail: who read or changed which object, when, with what outcome", 0},
     {"audit.verify", ROLE_DPO, 0,

@@ -22,10 +22,12 @@
 #include "server/metrics.h"
 #include "server/migrate.h"
 #include "server/router.h"
+#include "server/util.h"
 
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 
 static void usage(FILE *f)
@@ -38,6 +40,8 @@ static void usage(FILE *f)
 	           "  user ...    manage staff accounts (cartella user help)\n"
 	           "  audit verify [--tenant CODE]\n"
 	           "              check the seal of the audit trail (exit 1 if broken)\n"
+	           "  export siuss --tenant CODE --from DATE --to DATE [--out FILE]\n"
+	           "              write the SIUSS PS/PSA batch file of a period (manual upload)\n"
 	           "  demo        load demo data through the API handlers\n"
 	           "  routes      list the routes: method, pattern, policy action, roles, scopes\n"
 	           "  version     print the version and schema version\n"
@@ -217,6 +221,97 @@ static int cmd_audit(int argc, char **argv)
 	return status;
 }
 
+static const struct db_stmt st_export_tenant = {
+    "main_export_tenant",
+    "SELECT id::text FROM tenant WHERE code = $1",
+};
+
+/* Writes len bytes of data to path ("-" or NULL: standard output). Returns 0
+ * or -1. */
+static int export_write(const char *path, const char *data, size_t len)
+{
+	bool stdout_ = path == NULL || strcmp(path, "-") == 0;
+	FILE *f = stdout_ ? stdout : fopen(path, "wb");
+	if (f == NULL)
+		return -1;
+	int rc = fwrite(data, 1, len, f) == len ? 0 : -1;
+	if (stdout_)
+		return fflush(f) == 0 ? rc : -1;
+	return fclose(f) == 0 ? rc : -1;
+}
+
+/* cartella export siuss --tenant CODE --from DATE --to DATE [--out FILE]:
+ * runs GET /api/v1/reports/siuss-batch in process, as the tenant's
+ * administrative office (the audit trail records the export), and writes the
+ * file. Returns the exit status: 0 written, 1 refused or failed, 2 usage. */
+static int cmd_export(int argc, char **argv)
+{
+	const char *tenant = NULL, *from = NULL, *to = NULL, *out = NULL;
+	bool usage_ok = argc >= 1 && strcmp(argv[0], "siuss") == 0 && argc % 2 == 1;
+	for (int i = 1; usage_ok && i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--tenant") == 0)
+			tenant = argv[i + 1];
+		else if (strcmp(argv[i], "--from") == 0)
+			from = argv[i + 1];
+		else if (strcmp(argv[i], "--to") == 0)
+			to = argv[i + 1];
+		else if (strcmp(argv[i], "--out") == 0)
+			out = argv[i + 1];
+		else
+			usage_ok = false;
+	}
+	if (!usage_ok || tenant == NULL || from == NULL || to == NULL) {
+		fprintf(stderr, "usage: cartella export siuss --tenant CODE --from YYYY-MM-DD "
+		                "--to YYYY-MM-DD [--out FILE]\n");
+		return 2;
+	}
+	if (setup_core() != 0)
+		return 1;
+	int status = 1;
+	struct arena *a = arena_new();
+	PGresult *r = NULL;
+	const char *p[1] = {tenant};
+	struct http_req *req = NULL;
+	if (a == NULL || db_exec(a, &st_export_tenant, 1, p, &r) != DB_OK || PQntuples(r) != 1) {
+		fprintf(stderr, "cartella export: no tenant %s\n", tenant);
+		goto out;
+	}
+	struct http_principal who = {.authenticated = true, .roles = ROLE_ADMINISTRATIVE};
+	util_strlcpy(who.tenant_id, PQgetvalue(r, 0, 0), sizeof who.tenant_id);
+	util_strlcpy(who.tenant_code, tenant, sizeof who.tenant_code);
+	util_strlcpy(who.username, "cartella-export", sizeof who.username);
+	char *path = arena_printf(a, "/api/v1/reports/siuss-batch?from=%s&to=%s", from, to);
+	if (path == NULL || http_call_local(a, "GET", path, NULL, NULL, &who, &req) != 0 ||
+	    req == NULL) {
+		fprintf(stderr, "cartella export: the export failed\n");
+		goto out;
+	}
+	if (req->status != 200) {
+		fprintf(stderr, "cartella export: %d %.*s\n", req->status, (int)req->resp_len,
+		        req->resp_body ? req->resp_body : "");
+		goto out;
+	}
+	if (export_write(out, req->resp_body, req->resp_len) != 0) {
+		fprintf(stderr, "cartella export: cannot write %s\n", out ? out : "stdout");
+		goto out;
+	}
+	const char *refused = NULL;
+	for (int h = 0; h < req->nheaders; h++)
+		if (strcmp(req->headers[h].name, "X-Siuss-Refused") == 0)
+			refused = req->headers[h].value;
+	fprintf(stderr,
+	        "cartella export: %zu bytes written; %s intervention(s) refused for data "
+	        "quality (see GET /api/v1/interventions/{id}: siuss.refusal)\n",
+	        req->resp_len, refused ? refused : "0");
+	status = 0;
+out:
+	arena_free(a);
+	db_disconnect();
+	metrics_free();
+	crypt_shutdown();
+	return status;
+}
+
 /* Prints the route table with each route's action, allowed roles and
  * allowed client scopes ("-" when none), one route per line
  * (tab-separated); used by the contract test and the docs. */
@@ -285,6 +380,8 @@ int main(int argc, char **argv)
 		return user_cli(argc - 2, argv + 2);
 	if (strcmp(cmd, "audit") == 0)
 		return cmd_audit(argc - 2, argv + 2);
+	if (strcmp(cmd, "export") == 0)
+		return cmd_export(argc - 2, argv + 2);
 	if (strcmp(cmd, "demo") == 0)
 		return cmd_demo(argc - 2, argv + 2);
 	fprintf(stderr, "cartella: unknown command %s\n", cmd);

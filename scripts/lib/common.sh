@@ -23,7 +23,7 @@ CARTELLA_DEB_PACKAGES=(
 	libmicrohttpd-dev libjansson-dev libsodium-dev libpq-dev libssl-dev libxlsxwriter-dev
 	postgresql-15 postgresql-client-15
 	python3-pytest python3-requests python3-psycopg2 python3-yaml python3-openpyxl
-	python3-cryptography
+	python3-cryptography python3-jsonschema
 	libxml2-utils curl git ca-certificates openssl iso-codes clang-format
 )
 

@@ -1,0 +1,592 @@
+/* The SIUSS PS/PSA flows of a tenant (schema/016_flows.sql): from each
+ * intervention and its beneficiary, a snapshot of every value the XML needs,
+ * with the export rules of reference/notes/siuss-flows-and-codes.md §3
+ * applied; and the sync step that appends the flows INPS has not seen yet.
+ * docs/reporting.md says where every XML field comes from. */
+#include "api/waas.h"
+#include "api/api.h"
+#include "api/validate.h"
+#include "auth/crypt.h"
+#include "server/arena.h"
+#include "server/db.h"
+#include "server/http.h"
+#include "server/util.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ISTAT region of each province (the first three digits of a municipality's
+ * ISTAT code, historic numbering), for Indirizzo@CodiceRegione. */
+static const struct {
+	unsigned short province;
+	const char *region;
+} province_region[] = {
+    {1, "01"},   {2, "01"},   {3, "01"},   {4, "01"},   {5, "01"},   {6, "01"},   {96, "01"},
+    {103, "01"}, {7, "02"},   {12, "03"},  {13, "03"},  {14, "03"},  {15, "03"},  {16, "03"},
+    {17, "03"},  {18, "03"},  {19, "03"},  {20, "03"},  {97, "03"},  {98, "03"},  {108, "03"},
+    {21, "04"},  {22, "04"},  {23, "05"},  {24, "05"},  {25, "05"},  {26, "05"},  {27, "05"},
+    {28, "05"},  {29, "05"},  {30, "06"},  {31, "06"},  {32, "06"},  {93, "06"},  {8, "07"},
+    {9, "07"},   {10, "07"},  {11, "07"},  {33, "08"},  {34, "08"},  {35, "08"},  {36, "08"},
+    {37, "08"},  {38, "08"},  {39, "08"},  {40, "08"},  {99, "08"},  {45, "09"},  {46, "09"},
+    {47, "09"},  {48, "09"},  {49, "09"},  {50, "09"},  {51, "09"},  {52, "09"},  {53, "09"},
+    {100, "09"}, {54, "10"},  {55, "10"},  {41, "11"},  {42, "11"},  {43, "11"},  {44, "11"},
+    {109, "11"}, {56, "12"},  {57, "12"},  {58, "12"},  {59, "12"},  {60, "12"},  {66, "13"},
+    {67, "13"},  {68, "13"},  {69, "13"},  {70, "14"},  {94, "14"},  {61, "15"},  {62, "15"},
+    {63, "15"},  {64, "15"},  {65, "15"},  {71, "16"},  {72, "16"},  {73, "16"},  {74, "16"},
+    {75, "16"},  {110, "16"}, {76, "17"},  {77, "17"},  {78, "18"},  {79, "18"},  {80, "18"},
+    {101, "18"}, {102, "18"}, {81, "19"},  {82, "19"},  {83, "19"},  {84, "19"},  {85, "19"},
+    {86, "19"},  {87, "19"},  {88, "19"},  {89, "19"},  {90, "20"},  {91, "20"},  {92, "20"},
+    {95, "20"},  {104, "20"}, {105, "20"}, {106, "20"}, {107, "20"}, {111, "20"},
+};
+
+/* The region code of municipality istat (6 digits), or NULL when unknown. */
+static const char *waas_region(const char *istat)
+{
+	if (istat == NULL || strlen(istat) != 6)
+		return NULL;
+	unsigned prov =
+	    (unsigned)((istat[0] - '0') * 100 + (istat[1] - '0') * 10 + (istat[2] - '0'));
+	for (size_t i = 0; i < sizeof province_region / sizeof province_region[0]; i++)
+		if (province_region[i].province == prov)
+			return province_region[i].region;
+	return NULL;
+}
+
+void waas_ms_rfc3339(long long ms, char out[32])
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+	if (gmtime_r(&secs, &tm) == NULL) {
+		util_strlcpy(out, "1970-01-01T00:00:00.000Z", 32);
+		return;
+	}
+	char day[24];
+	strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, 32, "%s.%03dZ", day, (int)(ms % 1000));
+}
+
+/* ------------------------------------------------------------- snapshots */
+
+/* The columns every snapshot query returns, in the order of the enum. */
+#define WS_COLUMNS                                                                                 \
+	"i.id, i.version, p.id, p.version, p.restricted, i.status, s.never_export, "               \
+	"s.export_only_if_in_charge, s.inps_code, i.in_charge, i.nature, "                         \
+	"to_char(i.start_date, 'YYYY-MM-DD'), to_char(i.end_date, 'YYYY-MM-DD'), "                 \
+	"to_char(i.delivery_date, 'YYYY-MM-DD'), i.monthly_amount_cents, i.total_amount_cents, "   \
+	"i.hours_per_month, i.means_test, i.dsu_protocol, i.share_tenant_cents, "                  \
+	"i.share_user_cents, i.share_health_cents, i.user_area, i.application_protocol, "          \
+	"coalesce(c.label_it, s.name), p.fiscal_code_enc, p.fiscal_code_kind, p.surname_enc, "     \
+	"p.given_name_enc, p.birth_place_enc, p.birth_year, p.sex, p.citizenship, "                \
+	"p.residence_istat, "                                                                      \
+	"(SELECT to_char(e.signed_on, 'YYYY-MM-DD') FROM isee e WHERE e.tenant_id = i.tenant_id "  \
+	"   AND e.dsu_protocol = i.dsu_protocol ORDER BY e.signed_on DESC LIMIT 1) "
+#define WS_FROM                                                                                    \
+	"FROM intervention i "                                                                     \
+	"JOIN person p ON p.tenant_id = i.tenant_id AND p.id = i.beneficiary_id "                  \
+	"JOIN service_catalogue s ON s.tenant_id = i.service_tenant_id AND s.id = i.service_id "   \
+	"LEFT JOIN code c ON c.list = 'inps-prestazioni' AND c.code = s.inps_code "
+enum {
+	W_ID,
+	W_VERSION,
+	W_PERSON,
+	W_PERSON_VERSION,
+	W_RESTRICTED,
+	W_STATUS,
+	W_NEVER,
+	W_ONLY_IN_CHARGE,
+	W_INPS,
+	W_IN_CHARGE,
+	W_NATURE,
+	W_START,
+	W_END,
+	W_DELIVERY,
+	W_MONTHLY,
+	W_TOTAL,
+	W_HOURS,
+	W_MEANS,
+	W_DSU,
+	W_SHARE_TENANT,
+	W_SHARE_USER,
+	W_SHARE_HEALTH,
+	W_AREA,
+	W_PROTOCOL,
+	W_DENOMINATION,
+	W_CF_ENC,
+	W_CF_KIND,
+	W_SURNAME_ENC,
+	W_GIVEN_ENC,
+	W_PLACE_ENC,
+	W_BIRTH_YEAR,
+	W_SEX,
+	W_CITIZENSHIP,
+	W_RESIDENCE,
+	W_DSU_DATE,
+	W__COUNT
+};
+
+/* Column c of row, or NULL when SQL NULL. */
+static const char *ws_col(PGresult *r, int row, int c)
+{
+	return PQgetisnull(r, row, c) ? NULL : PQgetvalue(r, row, c);
+}
+
+/* True when boolean column c of row is true. */
+static bool ws_true(PGresult *r, int row, int c)
+{
+	const char *v = ws_col(r, row, c);
+	return v != NULL && v[0] == 't';
+}
+
+/* Whether the export rules let intervention row out at all (restriction
+ * aside): not cancelled, an exported service, in charge when the service
+ * (or its code, A2.16-A2.29) is exported only for persons in charge. */
+static bool ws_exportable(PGresult *r, int row)
+{
+	const char *code = ws_col(r, row, W_INPS);
+	if (strcmp(PQgetvalue(r, row, W_STATUS), "cancelled") == 0 || ws_true(r, row, W_NEVER) ||
+	    code == NULL)
+		return false;
+	bool in_charge = ws_true(r, row, W_IN_CHARGE);
+	bool charge_code = strncmp(code, "A2.", 3) == 0 && strlen(code) >= 5 &&
+	                   strncmp(code + 3, "16", 2) >= 0 && strncmp(code + 3, "29", 2) <= 0;
+	if ((ws_true(r, row, W_ONLY_IN_CHARGE) || charge_code) && !in_charge)
+		return false;
+	return true;
+}
+
+/* Decrypts person column (fiscal_code, surname, ...) of row into *out (NULL
+ * when SQL NULL). Returns a db_rc or CRYPT_INTEGRITY. */
+static int ws_dec(struct http_req *req, PGresult *r, int row, int c, const char *column,
+                  const char **out)
+{
+	*out = NULL;
+	if (PQgetisnull(r, row, c))
+		return DB_OK;
+	struct crypt_ctx ctx = {"person", column, req->principal.tenant_id,
+	                        PQgetvalue(r, row, W_PERSON)};
+	size_t len;
+	return crypt_decrypt(req->arena, &ctx, PQgetvalue(r, row, c), out, &len);
+}
+
+/* An arena copy of s with ASCII letters in upper case (NULL stays NULL). */
+static const char *ws_upper(struct http_req *req, const char *s)
+{
+	char *u = s ? arena_strdup(req->arena, s) : NULL;
+	for (char *p = u; p && *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	return u;
+}
+
+/* Sets key of snap to the string v when v is not NULL. */
+static void ws_set(json_t *snap, const char *key, const char *v)
+{
+	if (v != NULL)
+		json_object_set_new(snap, key, json_string(v));
+}
+
+/* Sets key of snap to the cents column c of row as a decimal, when not NULL
+ * and (positive or zero_ok). */
+static void ws_cents(json_t *snap, const char *key, PGresult *r, int row, int c, bool zero_ok)
+{
+	const char *v = ws_col(r, row, c);
+	if (v == NULL)
+		return;
+	long long cents = strtoll(v, NULL, 10);
+	if (cents == 0 && !zero_ok)
+		return;
+	char buf[24];
+	validate_format_cents(cents, buf, sizeof buf);
+	json_object_set_new(snap, key, json_string(buf));
+}
+
+/* The periodic part of a snapshot: start, the end when it falls in the start
+ * year (the XSD's rule), months delivered in the start year, monthly amount. */
+static void ws_periodic(json_t *snap, PGresult *r, int row)
+{
+	const char *start = ws_col(r, row, W_START);
+	const char *end = ws_col(r, row, W_END);
+	ws_set(snap, "start", start);
+	int sm = atoi(start + 5), em = 12;
+	if (end != NULL && strncmp(end, start, 4) == 0) {
+		ws_set(snap, "end", end);
+		em = atoi(end + 5);
+	}
+	char period[12];
+	snprintf(period, sizeof period, "%d", em - sm + 1);
+	ws_set(snap, "period", period);
+	ws_cents(snap, "monthly", r, row, W_MONTHLY, false);
+}
+
+/* The co-payment shares, when they add up to the cost (the XSD's rule: given
+ * quotas sum to the monthly or one-off amount); a zero Ente or SSN quota is
+ * left out (they must be positive), a zero user quota is kept. */
+static void ws_shares(json_t *snap, PGresult *r, int row)
+{
+	long long sum = 0;
+	bool any = false;
+	for (int c = W_SHARE_TENANT; c <= W_SHARE_HEALTH; c++)
+		if (ws_col(r, row, c) != NULL) {
+			sum += strtoll(ws_col(r, row, c), NULL, 10);
+			any = true;
+		}
+	const char *cost =
+	    ws_col(r, row, W_MONTHLY) ? ws_col(r, row, W_MONTHLY) : ws_col(r, row, W_TOTAL);
+	if (!any || cost == NULL || sum != strtoll(cost, NULL, 10))
+		return;
+	ws_cents(snap, "share_ente", r, row, W_SHARE_TENANT, false);
+	ws_cents(snap, "share_utente", r, row, W_SHARE_USER, true);
+	ws_cents(snap, "share_ssn", r, row, W_SHARE_HEALTH, false);
+}
+
+/* Builds the snapshot of row into *snap (a new JSON object, owned by the
+ * arena) and its data-quality refusal (*refusal, NULL when it can be sent).
+ * Returns a db_rc or CRYPT_INTEGRITY. */
+static int ws_snapshot(struct http_req *req, PGresult *r, int row, json_t **snap,
+                       const char **refusal)
+{
+	const char *cf, *surname, *given, *place;
+	int rc = ws_dec(req, r, row, W_CF_ENC, "fiscal_code", &cf);
+	if (rc == DB_OK)
+		rc = ws_dec(req, r, row, W_SURNAME_ENC, "surname", &surname);
+	if (rc == DB_OK)
+		rc = ws_dec(req, r, row, W_GIVEN_ENC, "given_name", &given);
+	if (rc == DB_OK)
+		rc = ws_dec(req, r, row, W_PLACE_ENC, "birth_place", &place);
+	if (rc != DB_OK)
+		return rc;
+	json_t *s = json_object();
+	if (s == NULL || arena_defer(req->arena, (void (*)(void *))json_decref, s) != 0)
+		return DB_ERROR;
+	const char *kind = ws_col(r, row, W_CF_KIND);
+	if (kind != NULL && strcmp(kind, "temporary") == 0)
+		cf = NULL;
+	ws_set(s, "cf", ws_upper(req, cf));
+	ws_set(s, "surname", ws_upper(req, surname));
+	ws_set(s, "name", ws_upper(req, given));
+	ws_set(s, "birth_year", ws_col(r, row, W_BIRTH_YEAR));
+	ws_set(s, "birth_place", ws_upper(req, place));
+	ws_set(s, "sex", strcmp(PQgetvalue(r, row, W_SEX), "F") == 0 ? "2" : "1");
+	const char *cit = ws_col(r, row, W_CITIZENSHIP);
+	ws_set(s, "citizenship", cit ? cit : "990");
+	const char *residence = ws_col(r, row, W_RESIDENCE);
+	if (residence != NULL) {
+		ws_set(s, "country", "380");
+		ws_set(s, "comune", residence);
+		ws_set(s, "region", waas_region(residence));
+	}
+	const char *means = PQgetvalue(r, row, W_MEANS);
+	ws_set(s, "means_test", means);
+	const char *dsu = ws_col(r, row, W_DSU);
+	if (strcmp(means, "1") == 0 && dsu != NULL && ws_col(r, row, W_DSU_DATE) != NULL) {
+		char year[5] = {0};
+		memcpy(year, dsu + 10, 4); /* INPS-ISEE-YYYY-... */
+		ws_set(s, "dsu_number", dsu);
+		ws_set(s, "dsu_year", year);
+		ws_set(s, "dsu_date", ws_col(r, row, W_DSU_DATE));
+	}
+	ws_set(s, "code", ws_col(r, row, W_INPS));
+	ws_set(s, "denomination", ws_col(r, row, W_DENOMINATION));
+	const char *protocol = ws_col(r, row, W_PROTOCOL);
+	if (protocol == NULL) { /* the intervention id, 32 hex digits */
+		char *hex = arena_strdup(req->arena, PQgetvalue(r, row, W_ID));
+		size_t k = 0;
+		for (size_t j = 0; hex && hex[j]; j++)
+			if (hex[j] != '-')
+				hex[k++] = hex[j];
+		if (hex)
+			hex[k] = '\0';
+		protocol = hex;
+	}
+	ws_set(s, "protocol", protocol);
+	if (strcmp(PQgetvalue(r, row, W_NATURE), "periodic") == 0) {
+		ws_set(s, "nature", "1");
+		ws_periodic(s, r, row);
+	} else {
+		ws_set(s, "nature", "2");
+		ws_set(s, "delivery", ws_col(r, row, W_DELIVERY));
+		ws_cents(s, "total", r, row, W_TOTAL, false);
+	}
+	ws_shares(s, r, row);
+	ws_set(s, "hours", ws_col(r, row, W_HOURS));
+	bool in_charge = ws_true(r, row, W_IN_CHARGE);
+	ws_set(s, "in_charge", in_charge ? "1" : "2");
+	if (in_charge)
+		ws_set(s, "area", ws_col(r, row, W_AREA));
+	*snap = s;
+	*refusal = waas_ps_check(s);
+	return DB_OK;
+}
+
+int waas_snapshot_load(struct http_req *req, const char *id, const char *stored, json_t **snap)
+{
+	struct crypt_ctx ctx = {"flow_record", "payload", req->principal.tenant_id, id};
+	const char *plain;
+	size_t len;
+	int rc = crypt_decrypt(req->arena, &ctx, stored, &plain, &len);
+	if (rc != DB_OK)
+		return rc;
+	json_t *s = json_loadb(plain, len, 0, NULL);
+	if (s == NULL || arena_defer(req->arena, (void (*)(void *))json_decref, s) != 0)
+		return CRYPT_INTEGRITY;
+	*snap = s;
+	return DB_OK;
+}
+
+/* ------------------------------------------------------------- sync */
+
+static const struct db_stmt st_lock = {
+    "waas_lock",
+    "SELECT pg_advisory_xact_lock(hashtextextended('cartella.flows.' || $1, 0))",
+};
+
+static const struct db_stmt st_changed = {
+    "waas_changed",
+    "SELECT " WS_COLUMNS ", st.current_flow, f.payload_enc " WS_FROM
+    "LEFT JOIN flow_state st ON st.tenant_id = i.tenant_id AND st.intervention_id = i.id "
+    "LEFT JOIN flow_record f ON f.tenant_id = st.tenant_id AND f.id = st.current_flow "
+    "WHERE i.tenant_id = $1 AND (st.intervention_id IS NULL "
+    "   OR st.intervention_version <> i.version OR st.person_version <> p.version) "
+    "ORDER BY i.created_at, i.id LIMIT 1000",
+};
+enum { W_CURRENT = W__COUNT, W_CURRENT_PAYLOAD };
+
+static const struct db_stmt st_emit = {
+    "waas_emit",
+    "WITH n AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms, "
+    "                  (clock_timestamp() AT TIME ZONE 'Europe/Rome')::date AS day), "
+    "s AS (SELECT coalesce(max(day_seq), 0) + 1 AS seq FROM flow_record, n "
+    "       WHERE tenant_id = $1 AND flow_type = 'PS' AND flow_day = n.day) "
+    "INSERT INTO flow_record (tenant_id, id, flow_type, flow_id, flow_day, day_seq, ts_flusso, "
+    "                         operation, intervention_id, intervention_version, person_id, "
+    "                         payload_enc) "
+    "SELECT $1, $2, 'PS', $3 || '.PS.' || to_char(n.day, 'YYYYMMDD') || '.' "
+    "       || lpad(s.seq::text, 7, '0'), n.day, s.seq, "
+    "       greatest(n.ms, coalesce((SELECT max(ts_flusso) FROM flow_record "
+    "                                 WHERE tenant_id = $1), 0) + 1), "
+    "       $4, $5, $6, $7, $8 FROM n, s",
+};
+
+static const struct db_stmt st_state = {
+    "waas_state",
+    "INSERT INTO flow_state (tenant_id, intervention_id, intervention_version, person_version, "
+    "                        current_flow, refusal) VALUES ($1, $2, $3, $4, $5, $6) "
+    "ON CONFLICT (tenant_id, intervention_id) DO UPDATE SET "
+    "intervention_version = EXCLUDED.intervention_version, "
+    "person_version = EXCLUDED.person_version, current_flow = EXCLUDED.current_flow, "
+    "refusal = EXCLUDED.refusal, checked_at = clock_timestamp()",
+};
+
+/* Appends one flow of operation op ("I"/"C") with snapshot text plain for
+ * row; *id receives its id (arena-owned). Returns a db_rc. */
+static int ws_emit(struct http_req *req, PGresult *r, int row, const char *belfiore, const char *op,
+                   const char *plain, const char **id)
+{
+	char *fid = arena_alloc(req->arena, UTIL_UUID_LEN + 1);
+	if (fid == NULL)
+		return DB_ERROR;
+	util_uuid_v4(fid);
+	struct crypt_ctx ctx = {"flow_record", "payload", req->principal.tenant_id, fid};
+	const char *enc;
+	int rc = crypt_encrypt(req->arena, &ctx, plain, strlen(plain), &enc);
+	if (rc != DB_OK)
+		return rc;
+	const char *p[8] = {req->principal.tenant_id,
+	                    fid,
+	                    belfiore,
+	                    op,
+	                    PQgetvalue(r, row, W_ID),
+	                    PQgetvalue(r, row, W_VERSION),
+	                    PQgetvalue(r, row, W_PERSON),
+	                    enc};
+	*id = fid;
+	return db_exec(req->arena, &st_emit, 8, p, NULL);
+}
+
+/* Brings one changed intervention (row of st_changed) up to date: emits the
+ * flows its change needs and records what was seen. Returns a db_rc or
+ * CRYPT_INTEGRITY. */
+static int ws_sync_one(struct http_req *req, PGresult *r, int row, const char *belfiore)
+{
+	const char *current = ws_col(r, row, W_CURRENT);
+	const char *refusal = NULL;
+	const char *cur_text = NULL, *new_text = NULL;
+	int rc = DB_OK;
+	if (current != NULL) {
+		json_t *old;
+		rc = waas_snapshot_load(req, current, PQgetvalue(r, row, W_CURRENT_PAYLOAD), &old);
+		if (rc != DB_OK)
+			return rc;
+		char *t = json_dumps(old, JSON_COMPACT | JSON_SORT_KEYS);
+		cur_text = t ? arena_strdup(req->arena, t) : NULL;
+		free(t);
+		if (cur_text == NULL)
+			return DB_ERROR;
+	}
+	/* Restricted persons (GDPR art. 18) never appear in a flow: nothing is
+	 * sent for them, not even a cancellation. */
+	if (!ws_true(r, row, W_RESTRICTED) && ws_exportable(r, row)) {
+		json_t *snap;
+		rc = ws_snapshot(req, r, row, &snap, &refusal);
+		if (rc != DB_OK)
+			return rc;
+		if (refusal == NULL) {
+			char *t = json_dumps(snap, JSON_COMPACT | JSON_SORT_KEYS);
+			new_text = t ? arena_strdup(req->arena, t) : NULL;
+			free(t);
+			if (new_text == NULL)
+				return DB_ERROR;
+		}
+	} else if (ws_true(r, row, W_RESTRICTED)) {
+		cur_text = NULL; /* keep the current flow as it is */
+	}
+	const char *keep = current;
+	bool same = cur_text && new_text && strcmp(cur_text, new_text) == 0;
+	bool withdraw = cur_text != NULL && !same && (new_text != NULL || refusal == NULL);
+	const char *cid = NULL;
+	if (withdraw) {
+		rc = ws_emit(req, r, row, belfiore, "C", cur_text, &cid);
+		keep = NULL;
+	}
+	if (rc == DB_OK && new_text != NULL && !same)
+		rc = ws_emit(req, r, row, belfiore, "I", new_text, &keep);
+	if (rc != DB_OK)
+		return rc;
+	const char *p[6] = {req->principal.tenant_id,
+	                    PQgetvalue(r, row, W_ID),
+	                    PQgetvalue(r, row, W_VERSION),
+	                    PQgetvalue(r, row, W_PERSON_VERSION),
+	                    keep,
+	                    refusal};
+	return db_exec(req->arena, &st_state, 6, p, NULL);
+}
+
+int waas_sync(struct http_req *req)
+{
+	struct waas_ente ente;
+	bool ok = false;
+	int rc = waas_ente_load(req, &ente, &ok);
+	if (rc != DB_OK || !ok)
+		return rc;
+	const char *p[1] = {req->principal.tenant_id};
+	rc = db_exec(req->arena, &st_lock, 1, p, NULL);
+	PGresult *r = NULL;
+	if (rc == DB_OK)
+		rc = db_exec(req->arena, &st_changed, 1, p, &r);
+	for (int i = 0; rc == DB_OK && i < PQntuples(r); i++)
+		rc = ws_sync_one(req, r, i, ente.belfiore);
+	return rc;
+}
+
+static const struct db_stmt st_ente = {
+    "waas_ente",
+    "SELECT belfiore_code, name, siuss_operator_cf FROM tenant WHERE id = $1",
+};
+
+int waas_ente_load(struct http_req *req, struct waas_ente *e, bool *ok)
+{
+	PGresult *r;
+	const char *p[1] = {req->principal.tenant_id};
+	*ok = false;
+	memset(e, 0, sizeof *e);
+	int rc = db_exec(req->arena, &st_ente, 1, p, &r);
+	if (rc != DB_OK || PQntuples(r) != 1)
+		return rc;
+	e->belfiore = ws_col(r, 0, 0);
+	e->name = ws_col(r, 0, 1);
+	e->operator_cf = ws_col(r, 0, 2);
+	*ok = e->belfiore != NULL && e->operator_cf != NULL;
+	return DB_OK;
+}
+
+/* ------------------------------------------------------------- batch */
+
+static const struct db_stmt st_batch = {
+    "waas_batch",
+    "SELECT " WS_COLUMNS WS_FROM "WHERE i.tenant_id = $1 AND NOT p.restricted "
+    "AND coalesce(i.start_date, i.delivery_date) <= $3::date "
+    "AND coalesce(i.end_date, i.delivery_date, 'infinity'::date) >= $2::date "
+    "ORDER BY p.id, coalesce(i.start_date, i.delivery_date), i.id",
+};
+
+int waas_batch_items(struct http_req *req, const char *from, const char *to,
+                     struct waas_item **items, size_t *n, size_t *refused)
+{
+	PGresult *r;
+	const char *p[3] = {req->principal.tenant_id, from, to};
+	*n = 0;
+	*refused = 0;
+	int rc = db_exec(req->arena, &st_batch, 3, p, &r);
+	if (rc != DB_OK)
+		return rc;
+	int rows = PQntuples(r);
+	*items = arena_alloc(req->arena, sizeof **items * (size_t)(rows > 0 ? rows : 1));
+	if (*items == NULL)
+		return DB_ERROR;
+	for (int i = 0; i < rows; i++) {
+		if (!ws_exportable(r, i))
+			continue;
+		json_t *snap;
+		const char *refusal;
+		rc = ws_snapshot(req, r, i, &snap, &refusal);
+		if (rc != DB_OK)
+			return rc;
+		if (refusal != NULL) {
+			(*refused)++;
+			continue;
+		}
+		(*items)[*n].snap = snap;
+		(*items)[*n].op = 'I';
+		(*n)++;
+		rc = http_audit_object(req, "person", PQgetvalue(r, i, W_PERSON));
+		if (rc != 0)
+			return DB_ERROR;
+	}
+	return DB_OK;
+}
+
+/* ------------------------------------------------------------- per intervention */
+
+static const struct db_stmt st_of_intervention = {
+    "waas_of_intervention",
+    "SELECT f.flow_id, f.operation, f.ts_flusso, f.outcome, f.outcome_detail, "
+    "to_char(f.outcome_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "f.outcome_siuss_id, "
+    "(SELECT refusal FROM flow_state st WHERE st.tenant_id = $1 AND st.intervention_id = $2) "
+    "FROM (SELECT 1) one LEFT JOIN flow_record f ON f.tenant_id = $1 AND f.intervention_id = $2 "
+    "ORDER BY f.ts_flusso",
+};
+
+int waas_intervention_flows(struct http_req *req, const char *id, json_t **out,
+                            const char **refusal)
+{
+	PGresult *r;
+	const char *p[2] = {req->principal.tenant_id, id};
+	*out = NULL;
+	*refusal = NULL;
+	int rc = db_exec(req->arena, &st_of_intervention, 2, p, &r);
+	if (rc != DB_OK)
+		return rc;
+	json_t *arr = json_array();
+	if (arr == NULL)
+		return DB_ERROR;
+	for (int i = 0; i < PQntuples(r); i++) {
+		if (i == 0)
+			*refusal = ws_col(r, 0, 7);
+		if (PQgetisnull(r, i, 0))
+			continue;
+		char ts[32];
+		waas_ms_rfc3339(strtoll(PQgetvalue(r, i, 2), NULL, 10), ts);
+#define OPTJ(c) (PQgetisnull(r, i, c) ? json_null() : json_string(PQgetvalue(r, i, c)))
+		json_array_append_new(
+		    arr, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "id_flusso",
+		                   PQgetvalue(r, i, 0), "operation", PQgetvalue(r, i, 1),
+		                   "ts_flusso", ts, "outcome", OPTJ(3), "outcome_detail", OPTJ(4),
+		                   "outcome_at", OPTJ(5), "siuss_acquisition_id", OPTJ(6)));
+#undef OPTJ
+	}
+	*out = arr;
+	return DB_OK;
+}
