@@ -171,12 +171,17 @@ static int ws_dec(struct http_req *req, PGresult *r, int row, int c, const char 
 	return crypt_decrypt(req->arena, &ctx, PQgetvalue(r, row, c), out, &len);
 }
 
-/* An arena copy of s with ASCII letters in upper case (NULL stays NULL). */
+/* An arena copy of the UTF-8 text s with the ASCII and Latin-1 letters
+ * (à → À, ë → Ë, ...) in upper case, as INPS writes names (NULL stays NULL). */
 static const char *ws_upper(struct http_req *req, const char *s)
 {
 	char *u = s ? arena_strdup(req->arena, s) : NULL;
-	for (char *p = u; p && *p; p++)
-		*p = (char)toupper((unsigned char)*p);
+	for (unsigned char *p = (unsigned char *)u; p && *p; p++) {
+		if (*p < 0x80)
+			*p = (unsigned char)toupper(*p);
+		else if (*p == 0xC3 && p[1] >= 0xA0 && p[1] <= 0xBE && p[1] != 0xB7)
+			*++p -= 0x20; /* U+00E0..U+00FE but ÷ → U+00C0..U+00DE */
+	}
 	return u;
 }
 

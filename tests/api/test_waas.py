@@ -440,3 +440,13 @@ def test_batch_export_cli_writes_one_valid_file(staff, inps, db, cli):
     assert res.returncode == 1
     res = cli("export", "siuss", "--tenant", TENANT)
     assert res.returncode == 2
+
+
+def test_names_are_escaped_and_stay_valid(staff, inps, db):
+    surname = "D'Amico & <Dell\"Òrto>"
+    pid, person = new_person(staff, surname=surname, given_name="Zoë")
+    iv = new_intervention(staff, db, pid)
+    [(_, root)] = mine(pull(inps), iv["application_protocol"])  # xmllint-checked in pull()
+    ana = root.find(NS + "Beneficiario/" + NS + "Anagrafica")
+    assert ana.get("Cognome") == surname.upper()
+    assert ana.get("Nome") == "ZOË"
