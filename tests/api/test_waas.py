@@ -77,10 +77,10 @@ def staff(make_user, login, configured):
 
 
 @pytest.fixture(scope="module")
-def inps(make_user, login, configured):
-    """The caller of the e-service (the tenant's WaaS principal)."""
-    u, p = make_user(TENANT, "admin")
-    return login(u, p, TENANT)
+def inps(make_client, configured):
+    """The caller of the e-service: an integration client of the tenant with
+    scope siuss (HTTP Basic), the principal a PDND voucher also maps to."""
+    return make_client(["siuss"], tenant=TENANT)
 
 
 def service(db, code):
@@ -400,16 +400,21 @@ def test_malformed_outcome_json_is_400(inps, db):
     assert r.status_code == 400
 
 
-def test_a_tenant_without_siuss_configuration_gets_404(make_user, login):
-    u, p = make_user("015011", "admin")
-    s = login(u, p, "015011")
+def test_a_tenant_without_siuss_configuration_gets_404(make_client):
+    s = make_client(["siuss"], tenant="015011")
     r = s.get(s.base_url + "/waas/v1/flussi", params={"since": 0}, timeout=HTTP_TIMEOUT)
     assert_inps_problem(r, 404)
 
 
-def test_staff_without_the_scope_cannot_pull(staff):
-    r = staff.get(staff.base_url + "/waas/v1/flussi", params={"since": 0}, timeout=HTTP_TIMEOUT)
-    assert r.status_code == 403
+def test_only_the_siuss_scope_reaches_the_e_service(staff, make_client, admin):
+    other = make_client(["interventions.read"], tenant=TENANT)
+    adm, _ = admin(TENANT)
+    for s in (staff, other, adm):
+        r = s.get(s.base_url + "/waas/v1/flussi", params={"since": 0}, timeout=HTTP_TIMEOUT)
+        assert r.status_code == 403, r.text
+        r = s.post(s.base_url + "/waas/v1/esiti", json={"elenco_esiti": []},
+                   timeout=HTTP_TIMEOUT)
+        assert r.status_code == 403, r.text
 
 
 def test_batch_export_cli_writes_one_valid_file(staff, inps, db, cli):
