@@ -58,6 +58,8 @@ int api_person_create(struct http_req *req);
 int api_person_read(struct http_req *req);
 int api_person_update(struct http_req *req);
 int api_person_history(struct http_req *req);
+int api_person_restriction_put(struct http_req *req);
+int api_person_restriction_delete(struct http_req *req);
 
 /* interventions.c */
 int api_intervention_list(struct http_req *req);

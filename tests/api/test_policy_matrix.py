@@ -100,6 +100,8 @@ WRITE_BODIES = {
     ("PATCH", "/api/v1/clients/{id}"): {"enabled": False},
     ("DELETE", "/api/v1/users/{id}/totp"): {},  # no body: If-Match "1" makes it valid
     ("PATCH", "/api/v1/persons/{id}"): {"given_name": "X", "reason": "motivo"},
+    ("PUT", "/api/v1/persons/{id}/restriction"): {"reason": "motivo"},
+    ("DELETE", "/api/v1/persons/{id}/restriction"): {},
     ("PATCH", "/api/v1/services/{id}"): {"name": "x"},
     ("PATCH", "/api/v1/providers/{id}"): {"name": "x"},
     ("PATCH", "/api/v1/households/{id}"): {"label": "x"},
