@@ -304,8 +304,9 @@ def test_an_omocodic_fiscal_code_is_a_data_quality_refusal(staff, inps, db):
 
 def test_restricted_persons_never_appear(staff, inps, db):
     pid, person = new_person(staff)
-    db.one("UPDATE person SET restricted = true WHERE id = %s RETURNING id", (pid,))
     iv = new_intervention(staff, db, pid)
+    # restricted before any flow was made (flows are made when INPS pulls)
+    db.one("UPDATE person SET restricted = true WHERE id = %s RETURNING id", (pid,))
     # a person restricted after a flow was made: that flow is no longer handed out
     pid2, person2 = new_person(staff)
     iv2 = new_intervention(staff, db, pid2)
