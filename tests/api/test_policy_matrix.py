@@ -21,7 +21,11 @@ Per route and role the calls are:
   input: nothing changed);
 - other tenant's object, role allowed → 404 for reads and for writes with a
   body that would be valid, audit event with outcome 404, nothing changed;
-- no credentials → 401, nothing changed.
+- no credentials → 401, nothing changed;
+- an integration client of the own tenant holding one scope, for every
+  scope: not among the route's scopes → 403 with its audit event; among
+  them → the same allowed probes as a role (and 404 on another tenant's
+  object).
 
 "Nothing changed" is checked per route on every tenant-owned table (row
 count and the sum of the rows' xmin, so any insert, update or delete
@@ -42,15 +46,16 @@ T = HTTP_TIMEOUT
 
 
 def served_routes():
-    """[(METHOD, pattern, action, roles or None for public)] from the binary
-    (client scopes, the fifth column, are checked in test_clients.py)."""
+    """[(METHOD, pattern, action, roles or None for public, scopes)] from the
+    binary."""
     out = subprocess.run([os.environ["CARTELLA_BIN"], "routes"], capture_output=True,
                          text=True, timeout=60, check=True).stdout
     rows = []
     for line in out.splitlines():
-        method, pattern, action, roles, _scopes = line.split("\t")
+        method, pattern, action, roles, scopes = line.split("\t")
         rows.append((method, pattern, action,
-                     None if roles == "public" else [r for r in roles.split(",") if r]))
+                     None if roles == "public" else [r for r in roles.split(",") if r],
+                     [c for c in scopes.split(",") if c and c != "-"]))
     return rows
 
 
@@ -277,10 +282,27 @@ def callers(make_user, login):
     return out
 
 
+def every_scope():
+    """Every scope some route accepts."""
+    return sorted({c for r in ROUTES for c in r[4]})
+
+
+@pytest.fixture(scope="module")
+def clients(make_client, worlds):
+    """One integration client of Corsico per scope, each holding only it
+    (made after the worlds, so that their connections are fresh)."""
+    return {scope: make_client([scope]) for scope in every_scope()}
+
+
 # ---------------------------------------------------------------- checks
 
 EXCLUDED_TABLES = {"audit_event", "audit_seal", "audit_chain", "session", "login_throttle",
                    "schema_migration"}
+
+
+# Columns a successful authentication updates by design (when a client was
+# last used): the rest of such a row must stay as it was.
+BOOKKEEPING = {"api_client": ["last_used_at"]}
 
 
 @pytest.fixture(scope="module")
@@ -292,9 +314,14 @@ def snapshot(db):
         " AND t.table_type = 'BASE TABLE' ORDER BY 1")
         if t not in EXCLUDED_TABLES and not t.startswith("audit_")]
     assert "person" in tables and "intervention" in tables, tables
+    def state(t):
+        if t in BOOKKEEPING:
+            # every row but its bookkeeping columns, hashed
+            return "sum(hashtext((to_jsonb(%s) - %s::text[])::text))" % (
+                t, "ARRAY[%s]" % ", ".join("'%s'" % c for c in BOOKKEEPING[t]))
+        return "sum(xmin::text::bigint)"
     sql = " UNION ALL ".join(
-        "SELECT '%s', count(*), coalesce(sum(xmin::text::bigint), 0) FROM %s" % (t, t)
-        for t in tables)
+        "SELECT '%s', count(*), coalesce(%s, 0) FROM %s" % (t, state(t), t) for t in tables)
 
     def take():
         return {name: (n, x) for name, n, x in db.all(sql)}
@@ -335,9 +362,45 @@ def test_every_route_is_reachable():
     assert missing == [], "add a WRITE_BODIES entry for these routes"
 
 
+def allowed_probe(s, who, route, own, other, db, failures):
+    """The calls of a caller the route allows: answered (reads), or
+    authorised and then refused as bad input (writes): a POST with an unknown
+    property → 400, a valid PATCH without If-Match → 428; and another
+    tenant's object does not exist for it (404 with its audit event)."""
+    method, pattern, action = route[0], route[1], route[2]
+    own_url = s.base_url + fill(pattern, own) + PROBE_QUERIES.get((method, pattern), "")
+    if method == "POST":
+        r, rid = call(s, method, own_url, {"matrix_probe": True})
+    else:
+        r, rid = call(s, method, own_url, body_for(method, pattern, own))
+    want = {"GET": 200, "POST": 400, "PATCH": 428, "PUT": 428, "DELETE": 428}[method]
+    want = ALLOWED_PROBE_STATUS.get((method, pattern), want)
+    if r.status_code != want:
+        failures.append((who, "own tenant, allowed", r.status_code, r.text[:200]))
+    keys = [k for _, k in params_of(pattern)]
+    if keys and all(k is not None for k in keys):
+        r, rid = call(s, method, s.base_url + fill(pattern, other),
+                      body_for(method, pattern, own), '"1"')
+        if not is_problem(r, 404):
+            failures.append((who, "other tenant", r.status_code, r.text[:200]))
+        elif (action, 404) not in audit_outcomes(db, rid):
+            failures.append((who, "404 without its audit event", audit_outcomes(db, rid)))
+
+
+def denied_probe(s, who, route, own, db, failures):
+    """A caller the route refuses: 403 problem with its audit event."""
+    method, pattern, action = route[0], route[1], route[2]
+    url = s.base_url + fill(pattern, own) + PROBE_QUERIES.get((method, pattern), "")
+    r, rid = call(s, method, url, body_for(method, pattern, own), '"1"')
+    if not is_problem(r, 403):
+        failures.append((who, "own tenant, not allowed", r.status_code, r.text[:200]))
+    elif (action, 403) not in audit_outcomes(db, rid):
+        failures.append((who, "403 without its audit event", audit_outcomes(db, rid)))
+
+
 @pytest.mark.parametrize("route", PROTECTED, ids=route_id)
-def test_route_against_every_role_and_tenant(route, worlds, callers, snapshot, db):
-    method, pattern, action, allowed = route
+def test_route_against_every_role_and_tenant(route, worlds, callers, clients, snapshot, db):
+    method, pattern, action, allowed, scopes = route
     own, other = worlds[CORSICO], worlds[ASSAGO]
     own_url = (callers["admin"].base_url + fill(pattern, own)
                + PROBE_QUERIES.get((method, pattern), ""))
@@ -351,35 +414,16 @@ def test_route_against_every_role_and_tenant(route, worlds, callers, snapshot, d
 
     for role, s in callers.items():
         if role not in allowed:
-            r, rid = call(s, method, own_url, body_for(method, pattern, own), '"1"')
-            if not is_problem(r, 403):
-                failures.append((role, "own tenant, not allowed", r.status_code, r.text[:200]))
-            elif (action, 403) not in audit_outcomes(db, rid):
-                failures.append((role, "403 without its audit event", audit_outcomes(db, rid)))
-            continue
-        if (method, pattern) in OWN_TENANT_PROBE_SKIPS:
-            continue
-        # Allowed: answered (reads), or authorised and then refused as bad
-        # input (writes): a POST with an unknown property → 400, a valid
-        # PATCH without If-Match → 428.
-        if method == "POST":
-            r, rid = call(s, method, own_url, {"matrix_probe": True})
+            denied_probe(s, role, route, own, db, failures)
+        elif (method, pattern) not in OWN_TENANT_PROBE_SKIPS:
+            allowed_probe(s, role, route, own, other, db, failures)
+
+    for scope, s in clients.items():
+        who = "client with scope " + scope
+        if scope in scopes:
+            allowed_probe(s, who, route, own, other, db, failures)
         else:
-            r, rid = call(s, method, own_url, body_for(method, pattern, own))
-        want = {"GET": 200, "POST": 400, "PATCH": 428, "PUT": 428, "DELETE": 428}[method]
-        want = ALLOWED_PROBE_STATUS.get((method, pattern), want)
-        if r.status_code != want:
-            failures.append((role, "own tenant, allowed", r.status_code, r.text[:200]))
-        # Another tenant's object does not exist for this caller.
-        keys = [k for _, k in params_of(pattern)]
-        if keys and all(k is not None for k in keys):
-            other_url = s.base_url + fill(pattern, other)
-            body = body_for(method, pattern, own)
-            r, rid = call(s, method, other_url, body, '"1"')
-            if not is_problem(r, 404):
-                failures.append((role, "other tenant", r.status_code, r.text[:200]))
-            elif (action, 404) not in audit_outcomes(db, rid):
-                failures.append((role, "404 without its audit event", audit_outcomes(db, rid)))
+            denied_probe(s, who, route, own, db, failures)
 
     # A sealed case the caller is not assigned to does not exist either
     # (service managers see every sealed case; break-glass is the way in).
