@@ -96,6 +96,11 @@ int api_household_lookup(struct http_req *req, const char *id, bool *found);
  * (arena-owned, NULL when unknown). Returns a db_rc or CRYPT_INTEGRITY. */
 int api_person_lookup(struct http_req *req, const char *id, bool *found, const char **birth_date);
 
+/* common.c: replies 403 for a property of the body the caller's role may
+ * not set: detail (borrowed), errors [{field, "forbidden", message}]. */
+int api_reply_forbidden_field(struct http_req *req, const char *field, const char *message,
+                              const char *detail);
+
 /* households.c, shared: replies 404 for an id of a body or filter that
  * names nothing in the tenant: detail and errors [{field, "not_found"}]. */
 int api_reply_not_found_field(struct http_req *req, const char *field);

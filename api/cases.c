@@ -437,13 +437,10 @@ static int case_may_seal(struct http_req *req, const char *id)
 		return http_reply_db_error(req, rc) == HTTP_RETRY ? HTTP_RETRY : 1;
 	if (assigned)
 		return 0;
-	json_t *errors = jsonx_errors_new();
-	jsonx_error(errors, "sealed", "forbidden",
-	            "solo il responsabile del servizio o chi è assegnato alla cartella");
-	http_reply_problem_with(req, PROBLEM_FORBIDDEN,
-	                        "Solo il responsabile del servizio o chi lavora sulla cartella può "
-	                        "renderla riservata o toglierne la riserva",
-	                        json_pack("{s:o}", "errors", errors));
+	api_reply_forbidden_field(
+	    req, "sealed", "solo il responsabile del servizio o chi è assegnato alla cartella",
+	    "Solo il responsabile del servizio o chi lavora sulla cartella può "
+	    "renderla riservata o toglierne la riserva");
 	return 1;
 }
 

@@ -74,6 +74,15 @@ int api_load_row(struct http_req *req, const struct db_stmt *st, int n, const ch
 	return 0;
 }
 
+int api_reply_forbidden_field(struct http_req *req, const char *field, const char *message,
+                              const char *detail)
+{
+	json_t *errors = jsonx_errors_new();
+	jsonx_error(errors, field, "forbidden", message);
+	return http_reply_problem_with(req, PROBLEM_FORBIDDEN, detail,
+	                               json_pack("{s:o}", "errors", errors));
+}
+
 /* Borrows v; returns arena-owned JSON text, or NULL with errors added. */
 const char *api_address_parse(struct http_req *req, json_t *v, json_t *errors)
 {

@@ -4,6 +4,7 @@
 #include "api/api.h"
 #include "api/validate.h"
 #include "auth/crypt.h"
+#include "auth/policy.h"
 #include "server/arena.h"
 #include "server/db.h"
 #include "server/http.h"
@@ -57,6 +58,7 @@ struct person_in {
 	bool given[PC__COUNT];        /* property present in the body (null included) */
 	const char *sex, *citizenship, *residence, *reason;
 	bool sex_given, citizenship_given, residence_given;
+	int sealed;          /* -1 absent, else 0/1 */
 	const char *cf_kind; /* "personal" | "numeric" | "temporary" */
 	char cf_norm[24];
 	int birth_year;
@@ -162,7 +164,9 @@ static void person_parse(struct http_req *req, bool partial, struct person_in *i
 	    {"address", JX_OBJECT, JX_NULLABLE, 0, 0, &address, &g_addr},
 	    {"contacts", JX_ARRAY, JX_NULLABLE, 0, 10, &contacts, &g_cont},
 	    {"reason", JX_STRING, partial ? JX_REQUIRED : 0, 3, 500, &in->reason, NULL},
+	    {"sealed", JX_BOOL, 0, 0, 0, &in->sealed, NULL},
 	};
+	in->sealed = -1;
 	if (jsonx_read(req->json, "", spec, sizeof spec / sizeof spec[0], errors) > 0 &&
 	    !json_is_object(req->json))
 		return;
@@ -249,7 +253,8 @@ static void person_parse(struct http_req *req, bool partial, struct person_in *i
 	in->given[PC_ADDRESS] = g_addr;
 	in->given[PC_CONTACTS] = g_cont;
 	if (partial) {
-		bool any = in->sex_given || in->citizenship_given || in->residence_given;
+		bool any = in->sex_given || in->citizenship_given || in->residence_given ||
+		           in->sealed >= 0;
 		for (int i = 0; i < PC__COUNT; i++)
 			any |= in->given[i];
 		if (!any)
@@ -391,9 +396,9 @@ static const struct db_stmt st_insert = {
     "INSERT INTO person (tenant_id, id, fiscal_code_enc, surname_enc, given_name_enc, "
     "birth_date_enc, birth_place_enc, address_enc, contacts_enc, fiscal_code_kind, "
     "fiscal_code_bidx, surname_bidx, name_bidx, sex, birth_year, citizenship, "
-    "residence_istat, created_by, updated_by) "
+    "residence_istat, created_by, updated_by, sealed) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-    "$18, $18)",
+    "$18, $18, $19)",
 };
 
 static const struct db_stmt st_one = {
@@ -423,6 +428,22 @@ static int person_reply(struct http_req *req, const char *id, int status)
 	return http_reply_json(req, status, o);
 }
 
+/* Only a service manager may seal a person or lift the seal (a sealed
+ * person is hidden from everyone else who does not see one of their sealed
+ * cases, so anybody else sealing would hide the person from themselves).
+ * Returns 0 when the change from current (0/1) to want (-1 = no change) is
+ * allowed, 1 after replying 403 naming the property. */
+static int person_may_seal(struct http_req *req, int current, int want)
+{
+	if (want < 0 || want == current ||
+	    policy_has_role(req->principal.roles, ROLE_SERVICE_MANAGER))
+		return 0;
+	api_reply_forbidden_field(req, "sealed", "solo il responsabile del servizio",
+	                          "Solo il responsabile del servizio può rendere riservata una "
+	                          "persona o toglierne la riserva");
+	return 1;
+}
+
 /* POST /api/v1/persons */
 int api_person_create(struct http_req *req)
 {
@@ -434,6 +455,8 @@ int api_person_create(struct http_req *req)
 	if (json_array_size(errors) > 0)
 		return http_reply_validation(req, errors);
 	json_decref(errors);
+	if (person_may_seal(req, 0, in.sealed))
+		return 0;
 
 	int rc = DB_OK;
 	char existing[37];
@@ -458,7 +481,7 @@ int api_person_create(struct http_req *req)
 		return http_reply_db_error(req, rc);
 	char year[8];
 	snprintf(year, sizeof year, "%d", in.birth_year);
-	const char *p[18] = {req->principal.tenant_id,
+	const char *p[19] = {req->principal.tenant_id,
 	                     id,
 	                     enc[PC_FISCAL],
 	                     enc[PC_SURNAME],
@@ -475,8 +498,9 @@ int api_person_create(struct http_req *req)
 	                     in.birth_year ? year : NULL,
 	                     in.citizenship,
 	                     in.residence,
-	                     req->principal.user_id};
-	rc = db_exec(req->arena, &st_insert, 18, p, NULL);
+	                     req->principal.user_id,
+	                     in.sealed == 1 ? "true" : "false"};
+	rc = db_exec(req->arena, &st_insert, 19, p, NULL);
 	if (rc == DB_UNIQUE) /* created concurrently, or sealed and hidden from the caller */
 		return http_reply_problem(req, PROBLEM_CONFLICT,
 		                          "Esiste già una persona con questo codice fiscale");
@@ -617,7 +641,7 @@ static const struct db_stmt st_update = {
     "birth_date_enc = $6, birth_place_enc = $7, address_enc = $8, contacts_enc = $9, "
     "fiscal_code_kind = $10, fiscal_code_bidx = $11, surname_bidx = $12, name_bidx = $13, "
     "sex = $14, birth_year = $15, citizenship = $16, residence_istat = $17, "
-    "updated_by = $18, updated_at = now(), version = version + 1 "
+    "updated_by = $18, updated_at = now(), version = version + 1, sealed = $20 "
     "WHERE tenant_id = $1 AND id = $2 AND version = $19",
 };
 
@@ -669,6 +693,9 @@ int api_person_update(struct http_req *req)
 		return rc == HTTP_RETRY ? HTTP_RETRY : 0;
 	const char *version = PQgetvalue(r, 0, COL_VERSION);
 	if (http_check_if_match(req, atoll(version)))
+		return 0;
+	int was_sealed = strcmp(PQgetvalue(r, 0, COL_SEALED), "t") == 0;
+	if (person_may_seal(req, was_sealed, in.sealed))
 		return 0;
 	json_t *cur = person_json(req, r, 0, &rc);
 	if (cur == NULL)
@@ -735,8 +762,9 @@ int api_person_update(struct http_req *req)
 	/* Which properties change, for the history. */
 	char fields[256] = "{";
 	size_t used = 1;
-	const char *names[] = {"fiscal_code", "surname",     "given_name", "sex",     "birth_date",
-	                       "birth_place", "citizenship", "residence",  "address", "contacts"};
+	const char *names[] = {"fiscal_code", "surname",     "given_name",  "sex",
+	                       "birth_date",  "birth_place", "citizenship", "residence",
+	                       "address",     "contacts",    "sealed"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		if (json_object_get(req->json, names[i]) == NULL)
 			continue;
@@ -763,7 +791,7 @@ int api_person_update(struct http_req *req)
 		return http_reply_db_error(req, rc);
 	char year[8];
 	snprintf(year, sizeof year, "%d", in.birth_year);
-	const char *p[19] = {req->principal.tenant_id,
+	const char *p[20] = {req->principal.tenant_id,
 	                     id,
 	                     enc[PC_FISCAL],
 	                     enc[PC_SURNAME],
@@ -781,9 +809,10 @@ int api_person_update(struct http_req *req)
 	                     in.citizenship,
 	                     in.residence,
 	                     req->principal.user_id,
-	                     version};
+	                     version,
+	                     (in.sealed < 0 ? was_sealed : in.sealed) ? "true" : "false"};
 	PGresult *ur;
-	rc = db_exec(req->arena, &st_update, 19, p, &ur);
+	rc = db_exec(req->arena, &st_update, 20, p, &ur);
 	if (rc == DB_UNIQUE)
 		return HTTP_RETRY;
 	if (rc != DB_OK)
@@ -791,59 +820,4 @@ int api_person_update(struct http_req *req)
 	if (strcmp(PQcmdTuples(ur), "1") != 0)
 		return HTTP_RETRY; /* changed under us: the retry answers 412 */
 	return person_reply(req, id, 200);
-}
-
-static const struct db_stmt st_history = {
-    "persons_history",
-    "SELECT v.id, v.version, v.previous_enc, v.reason_enc, v.changed_fields, "
-    "to_char(v.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-    "v.changed_by, u.username FROM person_version v LEFT JOIN app_user u ON u.id = v.changed_by "
-    "WHERE v.tenant_id = $1 AND v.person_id = $2 ORDER BY v.version DESC",
-};
-
-/* GET /api/v1/persons/{id}/history */
-int api_person_history(struct http_req *req)
-{
-	const char *id = http_param(req, 0);
-	PGresult *r;
-	int rc = person_load(req, id, &r);
-	if (rc != 0)
-		return rc == HTTP_RETRY ? HTTP_RETRY : 0;
-	const char *p[2] = {req->principal.tenant_id, id};
-	rc = db_exec(req->arena, &st_history, 2, p, &r);
-	if (rc != DB_OK)
-		return http_reply_db_error(req, rc);
-	json_t *items = json_array();
-	for (int i = 0; i < PQntuples(r); i++) {
-		struct crypt_ctx c1 = {"person_version", "previous", req->principal.tenant_id,
-		                       PQgetvalue(r, i, 0)};
-		struct crypt_ctx c2 = {"person_version", "reason", req->principal.tenant_id,
-		                       PQgetvalue(r, i, 0)};
-		const char *prev, *reason;
-		size_t len;
-		rc = crypt_decrypt(req->arena, &c1, PQgetvalue(r, i, 2), &prev, &len);
-		if (rc == DB_OK)
-			rc = crypt_decrypt(req->arena, &c2, PQgetvalue(r, i, 3), &reason, &len);
-		if (rc != DB_OK) {
-			json_decref(items);
-			return rc == CRYPT_INTEGRITY ? person_integrity(req)
-			                             : http_reply_db_error(req, rc);
-		}
-		json_t *fields = json_array();
-		char *list = arena_strdup(req->arena, PQgetvalue(r, i, 4));
-		for (char *tok = list ? strtok(list, "{},") : NULL; tok; tok = strtok(NULL, "{},"))
-			json_array_append_new(fields, json_string(tok));
-		json_t *previous = json_loads(prev, 0, NULL);
-		json_array_append_new(
-		    items, json_pack("{s:I, s:s, s:o, s:s, s:o, s:o}", "version",
-		                     (json_int_t)atoll(PQgetvalue(r, i, 1)), "changed_at",
-		                     PQgetvalue(r, i, 5), "changed_by",
-		                     json_pack("{s:s?, s:s?}", "id",
-		                               PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6),
-		                               "username",
-		                               PQgetisnull(r, i, 7) ? NULL : PQgetvalue(r, i, 7)),
-		                     "reason", reason, "changed_fields", fields, "previous",
-		                     previous ? previous : json_null()));
-	}
-	return http_reply_json(req, 200, json_pack("{s:o, s:n}", "items", items, "next_cursor"));
 }

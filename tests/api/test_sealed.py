@@ -241,13 +241,19 @@ def test_rls_as_the_application_role_hides_the_sealed_case_and_its_rows(team, db
     assert counts(team.sm.user_id) == [1, 1, 1, 1, 1, 1, 1, 1]
 
 
-def test_sealed_person_is_hidden_like_their_sealed_case(team, db, db_owner):
+def seal_person(s, pid, sealed=True):
+    """PATCH the person's sealed flag as s (with the current ETag)."""
+    path = url(s, "/api/v1/persons/" + pid)
+    etag = s.get(path, timeout=T).headers["ETag"]
+    return s.patch(path, json={"sealed": sealed, "reason": "Indirizzo protetto"},
+                   headers={"If-Match": etag}, timeout=T)
+
+
+def test_sealed_person_is_hidden_like_their_sealed_case(team):
     ids = sealed_case(team)
-    tenant = db.tenant_id(CORSICO)
-    with db_owner.cursor() as cur:
-        cur.execute("SELECT set_config('app.tenant', %s, true)", (str(tenant),))
-        cur.execute("UPDATE person SET sealed = true WHERE id = %s", (ids["person"],))
-    db_owner.commit()
+    r = seal_person(team.sm, ids["person"])
+    assert r.status_code == 200, r.text
+    assert r.json()["sealed"] is True
     path = "/api/v1/persons/" + ids["person"]
     assert get(team.sw, path).status_code == 200      # sees one of their sealed cases
     assert get(team.sm, path).status_code == 200
@@ -261,6 +267,46 @@ def test_sealed_person_is_hidden_like_their_sealed_case(team, db, db_owner):
     # Registering the same fiscal code again is a conflict that names nobody.
     again = post(team.other, "/api/v1/persons", ids["person_body"])
     assert "existing_id" not in is_problem(again, 409)
+
+
+def test_only_a_service_manager_seals_or_unseals_a_person(team, db):
+    """The sealed flag of a person is the service manager's: anybody else
+    setting or lifting it gets 403 naming the property, and nothing is
+    written; the manager's change is kept in the rectification history."""
+    body = fiscal.person()
+    before = db.one("SELECT count(*) FROM person")
+    for s in (team.sw, team.adm):
+        r = post(s, "/api/v1/persons", dict(body, sealed=True))
+        assert "sealed" in error_fields(is_problem(r, 403)), r.text
+    assert db.one("SELECT count(*) FROM person") == before
+    # sealed: false is what a new person is anyway: allowed to anyone.
+    r = post(team.sw, "/api/v1/persons", dict(body, sealed=False))
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    version = r.json()["version"]
+    r = seal_person(team.sw, pid)
+    assert "sealed" in error_fields(is_problem(r, 403))
+    assert db.one("SELECT version FROM person WHERE id = %s", (pid,)) == version
+    # The manager seals at creation and through a rectification.
+    r = post(team.sm, "/api/v1/persons", dict(fiscal.person(), sealed=True))
+    assert r.status_code == 201 and r.json()["sealed"] is True, r.text
+    assert is_problem(get(team.sw, "/api/v1/persons/" + r.json()["id"]), 404)
+    assert seal_person(team.sm, pid).status_code == 200
+    assert is_problem(get(team.sw, "/api/v1/persons/" + pid), 404)
+    # Hidden from the worker, the person cannot be unsealed by them (404).
+    r = team.sw.patch(url(team.sw, "/api/v1/persons/" + pid),
+                      json={"sealed": False, "reason": "x" * 5},
+                      headers={"If-Match": '"2"'}, timeout=T)
+    assert is_problem(r, 404)
+    r = seal_person(team.sm, pid, False)
+    assert r.status_code == 200 and r.json()["sealed"] is False
+    assert get(team.sw, "/api/v1/persons/" + pid).status_code == 200
+    history = get(team.sm, "/api/v1/persons/%s/history" % pid).json()["items"]
+    assert [h["changed_fields"] for h in history] == [["sealed"], ["sealed"]]
+    assert [h["previous"]["sealed"] for h in history] == [True, False]
+    # Not a boolean: 400 naming it.
+    r = post(team.sm, "/api/v1/persons", dict(fiscal.person(), sealed="yes"))
+    assert "sealed" in error_fields(is_problem(r, 400))
 
 
 def test_list_queries_compute_the_hidden_ids_once(team, db, db_app):
