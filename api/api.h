@@ -126,6 +126,7 @@ int api_service_update(struct http_req *req);
 /* tenants.c */
 int api_tenant_list(struct http_req *req);
 int api_tenant_read(struct http_req *req);
+int api_tenant_update(struct http_req *req);
 
 /* providers.c */
 int api_provider_list(struct http_req *req);

@@ -33,6 +33,7 @@ static const struct route routes[] = {
      "person.unrestrict", 0},
     {"GET", "/api/v1/tenants", api_tenant_list, "tenant.list", 0},
     {"GET", "/api/v1/tenants/{id}", api_tenant_read, "tenant.read", 0},
+    {"PATCH", "/api/v1/tenants/{id}", api_tenant_update, "tenant.update", 0},
     {"GET", "/api/v1/catalogue", api_catalogue_index, "catalogue.list", 0},
     {"GET", "/api/v1/catalogue/{list}", api_catalogue_read, "catalogue.read", 0},
     {"GET", "/api/v1/services", api_service_list, "service.list", 0},

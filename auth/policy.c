@@ -30,6 +30,8 @@ static const struct policy_action actions[] = {
      SCOPE_CATALOGUE_READ},
     {"tenant.read", POLICY_ANY_ROLE, 0, "read a Comune or Ambito (reference data)",
      SCOPE_CATALOGUE_READ},
+    {"tenant.update", ROLE_ADMIN, 0,
+     "set one's own Comune's settings (the fiscal code that signs its SIUSS flows)", 0},
     {"catalogue.list", POLICY_ANY_ROLE, 0, "list the code lists with their versions",
      SCOPE_CATALOGUE_READ},
     {"catalogue.read", POLICY_ANY_ROLE, 0, "read a code list", SCOPE_CATALOGUE_READ},

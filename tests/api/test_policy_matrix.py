@@ -103,6 +103,7 @@ ALLOWED_PROBE_STATUS = {
 WRITE_BODIES = {
     ("PATCH", "/api/v1/users/{id}"): {"disabled": True},
     ("PATCH", "/api/v1/clients/{id}"): {"enabled": False},
+    ("PATCH", "/api/v1/tenants/{id}"): {"siuss_operator_cf": None},
     ("DELETE", "/api/v1/users/{id}/totp"): {},  # no body: If-Match "1" makes it valid
     ("PATCH", "/api/v1/persons/{id}"): {"given_name": "X", "reason": "motivo"},
     ("PUT", "/api/v1/persons/{id}/restriction"): {"reason": "motivo"},
