@@ -18,17 +18,25 @@
 static json_t *user_json(PGresult *r, int row, const char *tenant_id)
 {
 	uint32_t roles = policy_roles_from_array(PQgetvalue(r, row, 5));
-	return json_pack("{s:s, s:s, s:b, s:b, s:o, s:I}", "id", PQgetvalue(r, row, 0), "username",
-	                 PQgetvalue(r, row, 1), "disabled", strcmp(PQgetvalue(r, row, 2), "t") == 0,
-	                 "home_tenant", strcmp(PQgetvalue(r, row, 4), tenant_id) == 0, "roles",
-	                 api_roles_json(roles), "version",
+	bool home = strcmp(PQgetvalue(r, row, 4), tenant_id) == 0;
+	/* The factor lives in the home tenant (row-level security hides it from
+	 * the others): "totp", "pending" (enrolment not confirmed), "none", or
+	 * null for an account another Comune manages. */
+	const char *factor =
+	    PQgetisnull(r, row, 6) ? (home ? "none" : NULL) : PQgetvalue(r, row, 6);
+	return json_pack("{s:s, s:s, s:b, s:b, s:o, s:s?, s:I}", "id", PQgetvalue(r, row, 0),
+	                 "username", PQgetvalue(r, row, 1), "disabled",
+	                 strcmp(PQgetvalue(r, row, 2), "t") == 0, "home_tenant", home, "roles",
+	                 api_roles_json(roles), "second_factor", factor, "version",
 	                 (json_int_t)atoll(PQgetvalue(r, row, 3)));
 }
 
 #define USER_SELECT                                                                                \
 	"SELECT u.id, u.username, u.disabled, u.version, u.home_tenant_id, "                       \
 	"coalesce((SELECT array_agg(r.role ORDER BY r.role) FROM user_role r "                     \
-	"          WHERE r.tenant_id = $1 AND r.user_id = u.id), '{}') "                           \
+	"          WHERE r.tenant_id = $1 AND r.user_id = u.id), '{}'), "                          \
+	"(SELECT CASE WHEN t.confirmed_at IS NULL THEN 'pending' ELSE 'totp' END "                 \
+	"   FROM user_totp t WHERE t.user_id = u.id) "                                             \
 	"FROM app_user u WHERE (u.home_tenant_id = $1 OR EXISTS (SELECT 1 FROM user_role r "       \
 	"WHERE r.tenant_id = $1 AND r.user_id = u.id)) "
 

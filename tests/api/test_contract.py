@@ -210,7 +210,7 @@ def _validate(doc, schema, value, where, errors):
 
 def test_validator_catches_what_it_claims(doc):
     user = {"id": str(uuid.uuid4()), "username": "m.rossi", "disabled": False,
-            "home_tenant": True, "roles": ["admin"], "version": 1}
+            "home_tenant": True, "roles": ["admin"], "second_factor": "totp", "version": 1}
     schema = {"$ref": "#/components/schemas/User"}
     assert validate(doc, schema, user) == []
     assert validate(doc, schema, dict(user, extra=1))             # additionalProperties

@@ -90,7 +90,7 @@ def test_unenrolled_worker_gets_a_session_for_enrolment_only(base_url, make_user
     assert s.delete(base_url + CURRENT, timeout=HTTP_TIMEOUT).status_code == 204
 
 
-def test_enrolment_flow(base_url, make_user, db):
+def test_enrolment_flow(base_url, make_user, db, admin):
     u, p = make_user(CORSICO, "administrative", enrol=False)
     s = bearer(base_url, post_login(base_url, u, p).json()["token"])
     r = s.post(base_url + TOTP, timeout=HTTP_TIMEOUT)
@@ -106,6 +106,10 @@ def test_enrolment_flow(base_url, make_user, db):
     assert len(rows) == 1 and rows[0][0] == str(db.tenant_id(CORSICO)) and rows[0][1] is False
     stored = bytes(rows[0][3])
     assert base64.b32decode(secret) not in stored and secret.encode() not in stored
+    # The admin sees the enrolment waiting for its first code.
+    adm, _ = admin(CORSICO)
+    account = base_url + "/api/v1/users/" + str(db.user_id(u))
+    assert adm.get(account, timeout=HTTP_TIMEOUT).json()["second_factor"] == "pending"
     # Still restricted until confirmed.
     is_problem(s.get(base_url + "/api/v1/persons", timeout=HTTP_TIMEOUT), 403)
     # A wrong code does not confirm.
@@ -265,6 +269,7 @@ def test_admin_resets_the_second_factor_and_revokes_sessions(base_url, admin, ma
     url = base_url + "/api/v1/users/" + uid + "/totp"
     r = s.get(base_url + "/api/v1/users/" + uid, timeout=HTTP_TIMEOUT)
     etag = r.headers["ETag"]
+    assert r.json()["second_factor"] == "totp"
     is_problem(s.delete(url, timeout=HTTP_TIMEOUT), 428)
     is_problem(s.delete(url, headers={"If-Match": '"999"'}, timeout=HTTP_TIMEOUT), 412)
     assert len(factor_row(db, u)) == 1
@@ -274,7 +279,8 @@ def test_admin_resets_the_second_factor_and_revokes_sessions(base_url, admin, ma
     assert r.status_code == 204, r.text
     assert factor_row(db, u) == [] and recovery_rows(db, u) == []
     is_problem(victim.get(base_url + CURRENT, timeout=HTTP_TIMEOUT), 401)
-    assert s.get(base_url + "/api/v1/users/" + uid, timeout=HTTP_TIMEOUT).headers["ETag"] != etag
+    r = s.get(base_url + "/api/v1/users/" + uid, timeout=HTTP_TIMEOUT)
+    assert r.headers["ETag"] != etag and r.json()["second_factor"] == "none"
     # The next login enrols again.
     del ENROLLED[u]
     r = post_login(base_url, u, p)
@@ -285,7 +291,9 @@ def test_reset_is_for_the_home_tenant_admin_only(base_url, admin, make_user, db)
     s, _ = admin(ASSAGO)
     u, _ = make_user(CORSICO, "social_worker", grants=[(ASSAGO, "social_worker")])
     uid = str(db.user_id(u))
-    etag = s.get(base_url + "/api/v1/users/" + uid, timeout=HTTP_TIMEOUT).headers["ETag"]
+    r = s.get(base_url + "/api/v1/users/" + uid, timeout=HTTP_TIMEOUT)
+    etag = r.headers["ETag"]
+    assert r.json()["second_factor"] is None  # Corsico's account: Corsico manages its factor
     is_problem(s.delete(base_url + "/api/v1/users/" + uid + "/totp", headers={"If-Match": etag},
                         timeout=HTTP_TIMEOUT), 403)
     assert len(factor_row(db, u)) == 1
