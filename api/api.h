@@ -201,6 +201,14 @@ int api_year_param(struct http_req *req, bool required, char *out, size_t outsz)
 int api_population_read(struct http_req *req);
 int api_population_replace(struct http_req *req);
 
+/* population.c, shared: resolves the {tenant} (code) and {year} of a path
+ * like /population/{tenant}/{year}: *tenant_id (arena-owned) is the caller's
+ * tenant or one of its member Comuni, year (size >= 8) its text. An Ambito
+ * is refused (400) unless allow_ambito. Returns 0, or 1 after replying (400
+ * bad year, 404 out of scope, an error), or HTTP_RETRY. */
+int api_tenant_year_target(struct http_req *req, bool allow_ambito, const char **tenant_id,
+                           char *year, size_t yearsz);
+
 /* reports.c: the reporting flows (aggregates only) */
 int api_report_regional_spending(struct http_req *req);
 
@@ -209,6 +217,13 @@ int api_report_istat_survey(struct http_req *req);
 
 /* report_indicators.c */
 int api_report_indicators(struct http_req *req);
+
+/* extracts.c: pseudonymised extracts for the planning office */
+int api_extract_run(struct http_req *req);
+
+/* staffing.c: social workers per Comune and year (FTE) */
+int api_staffing_read(struct http_req *req);
+int api_staffing_replace(struct http_req *req);
 
 /* Shared by handlers: the role names of a bit set as a JSON array (new ref). */
 json_t *api_roles_json(unsigned roles);

@@ -18,7 +18,7 @@
 #define POP_MAX_ROWS 64
 
 static const struct db_stmt st_scope_tenant = {
-    "population_scope_tenant",
+    "tenant_year_target",
     "SELECT id, kind FROM tenant WHERE code = $2 AND (id = $1 OR parent_id = $1)",
 };
 
@@ -44,12 +44,8 @@ static const struct db_stmt st_insert = {
     "version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 };
 
-/* Resolves {tenant} and {year} of the path: *tenant_id (arena-owned) is the
- * Comune in the caller's scope, year (size >= 8) its text. Returns 0, or 1
- * after replying (400 bad year or an Ambito, 404 out of scope, an error), or
- * HTTP_RETRY. */
-static int population_target(struct http_req *req, const char **tenant_id, char *year,
-                             size_t yearsz)
+int api_tenant_year_target(struct http_req *req, bool allow_ambito, const char **tenant_id,
+                           char *year, size_t yearsz)
 {
 	const char *code = http_param(req, 0), *y = http_param(req, 1);
 	if (!api_year_ok(y)) {
@@ -67,7 +63,7 @@ static int population_target(struct http_req *req, const char **tenant_id, char 
 		http_reply_problem(req, PROBLEM_NOT_FOUND, NULL);
 		return 1;
 	}
-	if (strcmp(PQgetvalue(r, 0, 1), "comune") != 0) {
+	if (!allow_ambito && strcmp(PQgetvalue(r, 0, 1), "comune") != 0) {
 		http_reply_problem(req, PROBLEM_BAD_PARAMETER,
 		                   "la popolazione si carica per Comune: quella dell'Ambito è la "
 		                   "somma dei suoi Comuni");
@@ -112,7 +108,7 @@ int api_population_read(struct http_req *req)
 {
 	const char *tenant_id;
 	char year[8];
-	int rc = population_target(req, &tenant_id, year, sizeof year);
+	int rc = api_tenant_year_target(req, false, &tenant_id, year, sizeof year);
 	if (rc != 0)
 		return rc == HTTP_RETRY ? HTTP_RETRY : 0;
 	return population_reply(req, tenant_id, year);
@@ -223,7 +219,7 @@ int api_population_replace(struct http_req *req)
 	json_decref(errors);
 	const char *tenant_id;
 	char year[8];
-	int rc = population_target(req, &tenant_id, year, sizeof year);
+	int rc = api_tenant_year_target(req, false, &tenant_id, year, sizeof year);
 	if (rc != 0)
 		return rc == HTTP_RETRY ? HTTP_RETRY : 0;
 	const char *dp[2] = {tenant_id, year};

@@ -44,6 +44,11 @@ int rp_scope_read(struct http_req *req, struct rp_scope *sc)
 {
 	if (api_year_param(req, false, sc->year, sizeof sc->year))
 		return 1;
+	return rp_scope_resolve(req, http_query(req, "tenant"), sc);
+}
+
+int rp_scope_resolve(struct http_req *req, const char *code, struct rp_scope *sc)
+{
 	if (sc->year[0] == '\0') { /* the last complete year */
 		time_t now = time(NULL);
 		struct tm tm;
@@ -53,7 +58,6 @@ int rp_scope_read(struct http_req *req, struct rp_scope *sc)
 		snprintf(sc->year, sizeof sc->year, "%04d", last < 2000 ? 2000 : last % 10000);
 	}
 	sc->year_n = atoll(sc->year);
-	const char *code = http_query(req, "tenant");
 	if (code != NULL &&
 	    (strlen(code) < 2 || strlen(code) > 32 ||
 	     strspn(code, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(code))) {

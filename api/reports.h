@@ -28,6 +28,11 @@ struct rp_scope {
  * Comune. Returns 0, or 1 after replying (400, 403, an error), or HTTP_RETRY. */
 int rp_scope_read(struct http_req *req, struct rp_scope *sc);
 
+/* The same with the year already in sc->year ("" for the default) and the
+ * tenant code given (NULL: the session's tenant; borrowed), for a request
+ * that carries them in its body. */
+int rp_scope_resolve(struct http_req *req, const char *code, struct rp_scope *sc);
+
 /* {code, name, kind} of the scope's tenant (new reference). */
 json_t *rp_scope_json(const struct rp_scope *sc);
 

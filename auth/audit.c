@@ -11,12 +11,13 @@
 /* One statement whatever the number of objects: the per-object columns
  * travel as two parallel arrays and unnest into rows. An event on a case
  * (or an object of it) the user holds an unexpired break-glass grant on is
- * flagged, with the grant's id as its purpose (schema/012_sealed.sql). */
+ * flagged, with the grant's id as its purpose (schema/012_sealed.sql);
+ * otherwise the purpose is the one the handler recorded (e.g. an extract's). */
 static const struct db_stmt st_insert = {
     "audit_insert",
     "INSERT INTO audit_event (tenant_id, user_id, roles, action, object_type, object_id, "
     "outcome, request_id, client, purpose, break_glass) "
-    "SELECT $1, $2, $3::text[], $4, o.type, o.id, $7::smallint, $8, $9, g.id::text, "
+    "SELECT $1, $2, $3::text[], $4, o.type, o.id, $7::smallint, $8, $9, coalesce(g.id::text, $10), "
     "g.id IS NOT NULL FROM unnest($5::text[], $6::uuid[]) AS o(type, id) "
     "LEFT JOIN LATERAL (SELECT app.break_glass_purpose(o.type, o.id) AS id) g ON true",
 };
@@ -141,14 +142,15 @@ int audit_record(struct http_req *req)
 	char outcome[8];
 	snprintf(outcome, sizeof outcome, "%d", req->status);
 	const struct http_principal *pr = &req->principal;
-	const char *p[9] = {pr->tenant_id,
-	                    pr->user_id[0] && !pr->client ? pr->user_id : NULL,
-	                    roles,
-	                    req->route->action,
-	                    types,
-	                    ids,
-	                    outcome,
-	                    req->request_id,
-	                    pr->client ? pr->client_ref : NULL};
-	return db_exec(req->arena, &st_insert, 9, p, NULL);
+	const char *p[10] = {pr->tenant_id,
+	                     pr->user_id[0] && !pr->client ? pr->user_id : NULL,
+	                     roles,
+	                     req->route->action,
+	                     types,
+	                     ids,
+	                     outcome,
+	                     req->request_id,
+	                     pr->client ? pr->client_ref : NULL,
+	                     req->audit_purpose};
+	return db_exec(req->arena, &st_insert, 10, p, NULL);
 }

@@ -104,6 +104,13 @@ int http_audit_object(struct http_req *req, const char *type, const char *id)
 	return 0;
 }
 
+/* Copies purpose into the arena. */
+int http_audit_purpose(struct http_req *req, const char *purpose)
+{
+	req->audit_purpose = purpose ? arena_strdup(req->arena, purpose) : NULL;
+	return purpose != NULL && req->audit_purpose == NULL ? -1 : 0;
+}
+
 /* Borrows name; copies value into the arena. */
 int http_add_header(struct http_req *req, const char *name, const char *value)
 {
@@ -424,6 +431,7 @@ static void http_reset_response(struct http_req *req)
 	req->hook_data = NULL;
 	req->audit_objs = NULL;
 	req->audit_count = 0;
+	req->audit_purpose = NULL;
 	req->audit_denied = false;
 	if (req->conn != NULL)
 		memset(&req->principal, 0, sizeof req->principal);
@@ -567,6 +575,7 @@ static void http_audit_denied(struct http_req *req)
 		return;
 	req->audit_objs = NULL;
 	req->audit_count = 0;
+	req->audit_purpose = NULL;
 	req->audit_denied = true;
 	int rc = db_begin();
 	if (rc == DB_OK)

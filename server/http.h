@@ -91,7 +91,8 @@ struct http_req {
 	/* Objects the handler read or wrote (newest first), for the audit hook. */
 	struct http_audit_obj *audit_objs;
 	size_t audit_count;
-	bool audit_denied; /* set while the hook records a denied access */
+	const char *audit_purpose; /* the purpose of the request's events, or NULL */
+	bool audit_denied;         /* set while the hook records a denied access */
 };
 
 /* Hooks the composition root installs: server/ never calls auth/. Each
@@ -155,6 +156,12 @@ int http_reply_db_error(struct http_req *req, int db_rc);
  * Call it for every personal-data row a response carries or a write
  * touches. A NULL id is ignored. Returns 0 or -1 (out of memory). */
 int http_audit_object(struct http_req *req, const char *type, const char *id);
+
+/* Records the purpose the request's audit events carry (an identifier the
+ * handler validated, never personal data; copied into the arena). A
+ * break-glass grant's id takes precedence on the events under it. Returns 0
+ * or -1 (out of memory). */
+int http_audit_purpose(struct http_req *req, const char *purpose);
 
 /* Adds a response header (value copied into the arena). Returns 0 or -1. */
 int http_add_header(struct http_req *req, const char *name, const char *value);

@@ -443,6 +443,26 @@ def login(base_url):
     return do
 
 
+@pytest.fixture(scope="module")
+def staff(make_user, login):
+    """staff(tenant, role) -> a logged-in session of a fresh user with that
+    role, one per (tenant, role) and module."""
+    cache = {}
+
+    def get(tenant, role):
+        if (tenant, role) not in cache:
+            u, p = make_user(tenant, role)
+            cache[(tenant, role)] = login(u, p, tenant)
+        return cache[(tenant, role)]
+
+    return get
+
+
+def api_call(s, method, path, body=None, **kw):
+    """s.request against s.base_url + path with a JSON body and the timeout."""
+    return s.request(method, s.base_url + path, json=body, timeout=HTTP_TIMEOUT, **kw)
+
+
 @pytest.fixture(scope="session")
 def admin(make_user, login):
     """A fresh admin of Corsico, logged in: admin() -> (session, username)."""

@@ -75,7 +75,8 @@ COLLECTIONS = {
 # Named sub-resource parameters → world object.
 PARAMS = {"member_id": "member", "assignment_id": "assignment", "note_id": "note",
           "assessment_id": "assessment", "plan_id": "plan",
-          # /population/{tenant}/{year}: the Comune's code and a year it has loaded.
+          # /population/{tenant}/{year}, /staffing/{tenant}/{year}: the Comune's
+          # code and a year it has loaded.
           "tenant": "tenant_code", "year": "population_year"}
 
 # Routes whose allowed call cannot be a harmless probe, with the reason.
@@ -128,6 +129,7 @@ WRITE_BODIES = {
     ("PATCH", "/api/v1/expenditures/{id}"): {"amount": "2.00"},
     ("PUT", "/api/v1/population/{tenant}/{year}"): {
         "rows": [{"sex": "F", "age_band": "0+", "residents": 10}]},
+    ("PUT", "/api/v1/staffing/{tenant}/{year}"): {"social_workers_fte": "1.00"},
     ("POST", "/api/v1/cases/{id}/break-glass"): {
         "reason": "Verifica della matrice degli accessi", "minutes": 1},
     ("POST", "/api/v1/break-glass-reviews/{id}/resolution"): {
@@ -252,6 +254,10 @@ def build_world(tenant, make_user, login, db, assignee=None):
     population = api + "/population/%s/2090" % tenant
     etag = ad.get(population, timeout=T).headers.get("ETag")
     ok(ad.put(population, json={"rows": [{"sex": "M", "age_band": "0+", "residents": 100}]},
+              headers={"If-Match": etag} if etag else {}, timeout=T), 200)
+    staffing = api + "/staffing/%s/2090" % tenant
+    etag = ad.get(staffing, timeout=T).headers.get("ETag")
+    ok(ad.put(staffing, json={"social_workers_fte": "2.50"},
               headers={"If-Match": etag} if etag else {}, timeout=T), 200)
     # A sealed case nobody we call as is assigned to, and a break-glass grant
     # the service manager who built the world opened on it.
