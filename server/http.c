@@ -640,7 +640,7 @@ static void http_run(struct http_req *req)
 			http_audit_denied(req);
 			return;
 		}
-		if (req->status < 400 && http_audited(req)) {
+		if ((req->status < 400 || req->commit_on_error) && http_audited(req)) {
 			rc = hooks->audit(req);
 			if (rc == DB_RETRY) {
 				db_rollback();

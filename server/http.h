@@ -82,7 +82,9 @@ struct http_req {
 	int nheaders;
 	bool queued;
 
-	bool commit_on_error;  /* keep the transaction's writes on a 4xx answer */
+	bool commit_on_error;  /* keep the transaction's writes on a 4xx answer, with
+	                          the request's audit events when it is audited (a
+	                          refused erasure) */
 	const char *hook_data; /* arena-owned state a before_handler leaves for after_handler */
 	const struct http_header *local_headers; /* in-process calls only */
 	const char *local_query;                 /* in-process calls only */
