@@ -61,6 +61,19 @@ int api_person_history(struct http_req *req);
 int api_person_restriction_put(struct http_req *req);
 int api_person_restriction_delete(struct http_req *req);
 
+/* erasure.c: erasure (GDPR art. 17) */
+int api_person_erasure(struct http_req *req);
+
+/* retention.c: retention rules per document class */
+int api_retention_rule_list(struct http_req *req);
+int api_retention_rule_put(struct http_req *req);
+
+/* legal_holds.c */
+int api_legal_hold_list(struct http_req *req);
+int api_legal_hold_create(struct http_req *req);
+int api_legal_hold_read(struct http_req *req);
+int api_legal_hold_release(struct http_req *req);
+
 /* interventions.c */
 int api_intervention_list(struct http_req *req);
 int api_intervention_create(struct http_req *req);
