@@ -69,7 +69,7 @@ COLLECTIONS = {
     "users": "user", "clients": "client", "persons": "person", "services": "service", "providers": "provider",
     "households": "household", "isee": "isee", "cases": "case",
     "access-contacts": "contact", "interventions": "intervention",
-    "expenditures": "expenditure", "break-glass-reviews": "grant",
+    "expenditures": "expenditure", "break-glass-reviews": "grant", "legal-holds": "legal_hold",
     "tenants": None, "catalogue": None,
 }
 # Named sub-resource parameters → world object.
@@ -77,7 +77,10 @@ PARAMS = {"member_id": "member", "assignment_id": "assignment", "note_id": "note
           "assessment_id": "assessment", "plan_id": "plan",
           # /population/{tenant}/{year}, /staffing/{tenant}/{year}: the Comune's
           # code and a year it has loaded.
-          "tenant": "tenant_code", "year": "population_year"}
+          "tenant": "tenant_code", "year": "population_year",
+          # /retention-rules/{document_class}: every tenant has the same classes
+          # (its own rules), so there is no other tenant's instance to probe.
+          "document_class": None}
 
 # Routes whose allowed call cannot be a harmless probe, with the reason.
 OWN_TENANT_PROBE_SKIPS = {
@@ -109,6 +112,10 @@ WRITE_BODIES = {
     ("PATCH", "/api/v1/persons/{id}"): {"given_name": "X", "reason": "motivo"},
     ("PUT", "/api/v1/persons/{id}/restriction"): {"reason": "motivo"},
     ("DELETE", "/api/v1/persons/{id}/restriction"): {},
+    ("POST", "/api/v1/persons/{id}/erasure"): {"ground": "objection"},
+    ("PUT", "/api/v1/retention-rules/{document_class}"): {
+        "years": 10, "legal_basis": "Verifica della matrice degli accessi"},
+    ("POST", "/api/v1/legal-holds/{id}/release"): {"reason": "Verifica della matrice"},
     ("PATCH", "/api/v1/services/{id}"): {"name": "x"},
     ("PATCH", "/api/v1/providers/{id}"): {"name": "x"},
     ("PATCH", "/api/v1/households/{id}"): {"label": "x"},
@@ -193,7 +200,8 @@ class World(dict):
 
 def build_world(tenant, make_user, login, db, assignee=None):
     w = World()
-    w.reference = {"id": str(db.tenant_id(tenant)), "list": "funding-channels"}
+    w.reference = {"id": str(db.tenant_id(tenant)), "list": "funding-channels",
+                   "document_class": "note"}
     sm_u, sm_p = make_user(tenant, "service_manager")
     sm = login(sm_u, sm_p, tenant)
     ad_u, ad_p = make_user(tenant, "admin")
@@ -259,6 +267,9 @@ def build_world(tenant, make_user, login, db, assignee=None):
     etag = ad.get(staffing, timeout=T).headers.get("ETag")
     ok(ad.put(staffing, json={"social_workers_fte": "2.50"},
               headers={"If-Match": etag} if etag else {}, timeout=T), 200)
+    w["legal_hold"] = ok(sm.post(api + "/legal-holds", json={
+        "subject_type": "person", "subject_id": w["person"],
+        "reason": "Verifica della matrice degli accessi"}, timeout=T))["id"]
     # A sealed case nobody we call as is assigned to, and a break-glass grant
     # the service manager who built the world opened on it.
     hidden = ok(sm.post(api + "/persons", json=fiscal.person(), timeout=T))["id"]
