@@ -74,30 +74,39 @@ $$;
 GRANT EXECUTE ON FUNCTION app.retention_event(text) TO cartella_app;
 
 -- Seeds the default rules of tenant p_tenant (existing rules are kept).
+-- FORCE row-level security binds the owner too: the insert runs with
+-- app.tenant set to p_tenant, and the caller's context is put back after
+-- (a tenant is usually added by a migration or an operator, with none set).
 CREATE FUNCTION app.retention_seed(p_tenant uuid) RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = public, pg_temp
 AS $$
+DECLARE
+    caller text := coalesce(current_setting('app.tenant', true), '');
+BEGIN
+    PERFORM set_config('app.tenant', p_tenant::text, true);
     INSERT INTO retention_rule (tenant_id, document_class, years, legal_basis)
-    SELECT p_tenant, d.c, d.y, d.b FROM (VALUES
-        ('case_file', 10::smallint,
-         'Default configurabile: ogni Comune lo fissa nel proprio piano di conservazione '
-         '(DPR 445/2000 art. 68); lo scarto richiede l''autorizzazione della Soprintendenza '
-         'archivistica (D.Lgs. 42/2004 art. 21)'),
-        ('note', 10::smallint,
-         'Default configurabile: come il fascicolo (case_file), di cui il diario fa parte'),
-        ('assessment', 10::smallint,
-         'Default configurabile: come il fascicolo (case_file), di cui le valutazioni fanno parte'),
-        ('intervention', 10::smallint,
-         'Prescrizione ordinaria di dieci anni (art. 2946 c.c.) per la ripetizione di '
-         'prestazioni indebite e per le contestazioni sull''erogazione'),
-        ('financial', 10::smallint,
-         'Prescrizione ordinaria di dieci anni (art. 2946 c.c.) per importi, '
-         'compartecipazioni e attestazioni ISEE su cui si fondano'),
-        ('audit', 2::smallint,
-         'Almeno 24 mesi: Garante, Linee guida sul dossier sanitario (4 giugno 2015), '
-         'l''analogo più vicino')) AS d (c, y, b)
-    ON CONFLICT (tenant_id, document_class) DO NOTHING
+        SELECT p_tenant, d.c, d.y, d.b FROM (VALUES
+            ('case_file', 10::smallint,
+             'Default configurabile: ogni Comune lo fissa nel proprio piano di conservazione '
+             '(DPR 445/2000 art. 68); lo scarto richiede l''autorizzazione della Soprintendenza '
+             'archivistica (D.Lgs. 42/2004 art. 21)'),
+            ('note', 10::smallint,
+             'Default configurabile: come il fascicolo (case_file), di cui il diario fa parte'),
+            ('assessment', 10::smallint,
+             'Default configurabile: come il fascicolo (case_file), di cui le valutazioni fanno parte'),
+            ('intervention', 10::smallint,
+             'Prescrizione ordinaria di dieci anni (art. 2946 c.c.) per la ripetizione di '
+             'prestazioni indebite e per le contestazioni sull''erogazione'),
+            ('financial', 10::smallint,
+             'Prescrizione ordinaria di dieci anni (art. 2946 c.c.) per importi, '
+             'compartecipazioni e attestazioni ISEE su cui si fondano'),
+            ('audit', 2::smallint,
+             'Almeno 24 mesi: Garante, Linee guida sul dossier sanitario (4 giugno 2015), '
+             'l''analogo più vicino')) AS d (c, y, b)
+        ON CONFLICT (tenant_id, document_class) DO NOTHING;
+    PERFORM set_config('app.tenant', caller, true);
+END
 $$;
 REVOKE ALL ON FUNCTION app.retention_seed(uuid) FROM PUBLIC;
 
@@ -113,19 +122,7 @@ $$;
 CREATE TRIGGER tenant_retention_seed AFTER INSERT ON tenant
     FOR EACH ROW EXECUTE FUNCTION app.retention_seed_new_tenant();
 
--- The seed runs as the owner, under FORCE row-level security: one tenant at
--- a time, with app.tenant set to it.
-DO $$
-DECLARE
-    t uuid;
-BEGIN
-    FOR t IN SELECT id FROM tenant LOOP
-        PERFORM set_config('app.tenant', t::text, true);
-        PERFORM app.retention_seed(t);
-    END LOOP;
-    PERFORM set_config('app.tenant', '', true);
-END
-$$;
+SELECT app.retention_seed(id) FROM tenant;
 
 -- ------------------------------------------------------------- legal holds
 

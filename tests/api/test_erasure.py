@@ -337,6 +337,23 @@ def test_retention_rules_are_seeded_and_the_dpo_changes_them(staff, db, doc):
     assert other["note"]["version"] == 1
 
 
+def test_a_tenant_added_later_gets_the_default_rules(db_owner):
+    """Tenants are data (an Ambito changes): one inserted by the owner with no
+    tenant context gets the six default rules, under its own context."""
+    with db_owner.cursor() as cur:
+        cur.execute("INSERT INTO tenant (kind, code, name, valid_from) VALUES"
+                    " ('ambito', %s, 'Ambito di prova', DATE '2026-01-01') RETURNING id",
+                    ("prova-" + uuid.uuid4().hex[:8],))
+        tid = cur.fetchone()[0]
+        cur.execute("SELECT current_setting('app.tenant', true)")
+        assert cur.fetchone()[0] in (None, "")
+        cur.execute("SELECT set_config('app.tenant', %s, true)", (str(tid),))
+        cur.execute("SELECT document_class, years FROM retention_rule ORDER BY 1")
+        assert dict(cur.fetchall()) == {"assessment": 10, "audit": 2, "case_file": 10,
+                                        "financial": 10, "intervention": 10, "note": 10}
+    db_owner.rollback()
+
+
 def test_retention_refuses_with_the_rule_and_the_date(staff, db, doc):
     pid, _ = new_person(staff.sw)
     case = ok(call(staff.sw, "POST", "/api/v1/cases", {"person_id": pid,
