@@ -30,8 +30,10 @@
 -- the payloads of the SIUSS flows made for the person, the person's own ISEE
 -- attestations and the protocol numbers of the person's interventions, and
 -- marks the person erased (erased_at). Interventions (amounts, dates,
--- services, areas, funding), cases (area, status, dates) and the audit trail
--- (ids only) stay, so past reports add up the same. From then on the person,
+-- services, areas, funding), cases (area, status, dates), the person's clear
+-- statistical columns (sex, birth year, citizenship, residence: what the
+-- reports and extracts count by) and the audit trail (ids only) stay, so past
+-- reports and extracts add up the same. From then on the person,
 -- the rectification history and the person's cases are hidden from the
 -- application role for every user (app.restricted_persons, redefined below),
 -- so no flow, extract or screen hands them out again.
@@ -189,13 +191,12 @@ ALTER TABLE person
     ALTER COLUMN given_name_enc DROP NOT NULL,
     ALTER COLUMN surname_bidx DROP NOT NULL,
     ALTER COLUMN name_bidx DROP NOT NULL,
-    ALTER COLUMN sex DROP NOT NULL,
     -- A person who is not erased keeps what a person needs; an erased one
     -- keeps nothing that identifies.
     ADD CONSTRAINT person_identified_unless_erased CHECK (
         erased_at IS NOT NULL
         OR (surname_enc IS NOT NULL AND given_name_enc IS NOT NULL
-            AND surname_bidx IS NOT NULL AND name_bidx IS NOT NULL AND sex IS NOT NULL)),
+            AND surname_bidx IS NOT NULL AND name_bidx IS NOT NULL)),
     ADD CONSTRAINT person_erased_is_empty CHECK (
         erased_at IS NULL
         OR (fiscal_code_enc IS NULL AND fiscal_code_bidx IS NULL AND surname_enc IS NULL
@@ -427,8 +428,7 @@ BEGIN
 
     UPDATE person SET fiscal_code_enc = NULL, fiscal_code_kind = NULL, fiscal_code_bidx = NULL,
            surname_enc = NULL, given_name_enc = NULL, surname_bidx = NULL, name_bidx = NULL,
-           sex = NULL, birth_date_enc = NULL, birth_year = NULL, birth_place_enc = NULL,
-           citizenship = NULL, residence_istat = NULL, address_enc = NULL, contacts_enc = NULL,
+           birth_date_enc = NULL, birth_place_enc = NULL, address_enc = NULL, contacts_enc = NULL,
            restriction_reason_enc = NULL, erased_at = now(), erased_by = p_user,
            erasure_ground = p_ground, erasure_reference = p_reference,
            updated_at = now(), updated_by = p_user, version = version + 1

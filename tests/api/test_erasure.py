@@ -222,10 +222,12 @@ def test_erasure_anonymises_the_person_and_reports_still_add_up(staff, db, doc):
 
     # Not a hard delete: the row stays, marked erased, with nothing identifying.
     row = db.all("SELECT erased_at IS NOT NULL, erased_by, erasure_ground, surname_enc,"
-                 " fiscal_code_bidx, name_bidx, sex, birth_year FROM person WHERE id = %s",
-                 (pid,))[0]
+                 " fiscal_code_bidx, name_bidx, birth_date_enc, address_enc, sex, birth_year"
+                 " FROM person WHERE id = %s", (pid,))[0]
     assert row[0] and str(row[1]) == staff.dpo.user_id and row[2] == "no_longer_necessary"
-    assert row[3:] == (None, None, None, None, None)
+    assert row[3:8] == (None, None, None, None, None)
+    # what the reports and extracts count by stays
+    assert row[8:] == ("F", 1961)
     assert db.one("SELECT count(*) FROM isee WHERE person_id = %s", (pid,)) == 0
     assert db.one("SELECT count(*) FROM person_version WHERE person_id = %s"
                   " AND previous_enc IS NULL AND reason_enc IS NULL", (pid,)) == 1
