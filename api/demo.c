@@ -1,4 +1,5 @@
 #include "api/demo.h"
+#include "api/demo_scale.h"
 #include "api/validate.h"
 #include "auth/password.h"
 #include "auth/policy.h"
@@ -97,25 +98,6 @@ static const char *version_of(struct demo *d, json_t *o)
 {
 	return arena_printf(d->a, "%lld",
 	                    (long long)json_integer_value(json_object_get(o, "version")));
-}
-
-/* A valid fiscal code for the person, written into out[17]. */
-static void demo_fiscal_code(const char *surname, const char *given, char sex, int y, int m,
-                             int day, const char *place, char out[17])
-{
-	static const char months[] = "ABCDEHLMPRST";
-	char letters[7] = "XXXXXX";
-	size_t n = 0;
-	for (const char *s = surname; *s && n < 3; s++)
-		if (strchr("BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz", *s))
-			letters[n++] = (char)(*s & ~0x20);
-	for (const char *s = given; *s && n < 6; s++)
-		if (strchr("BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz", *s))
-			letters[n++] = (char)(*s & ~0x20);
-	snprintf(out, 17, "%.6s%02d%c%02d%.4s", letters, y % 100, months[m - 1],
-	         day + (sex == 'F' ? 40 : 0), place);
-	out[15] = validate_cf_check_char(out);
-	out[16] = '\0';
 }
 
 /* Registers one person; returns the response (arena-owned) or NULL. */
@@ -279,12 +261,11 @@ static void demo_household(struct demo *d, const char *istat, int i, const char 
 	          version_of(d, c), "/api/v1/cases/%s", cid);
 }
 
-/* Creates (once) the account the demo acts as: disabled, so nobody can log
- * in with it, with the case roles in each Comune it loads. */
-static int demo_account(struct demo *d, const char *tenant_id, char id[UTIL_UUID_LEN + 1])
+/* Borrows tenant_id; writes into id (caller-owned). */
+int demo_account(struct arena *a, const char *tenant_id, char id[UTIL_UUID_LEN + 1])
 {
 	struct users_account u;
-	int rc = users_by_username(d->a, DEMO_USER, &u);
+	int rc = users_by_username(a, DEMO_USER, &u);
 	if (rc == USERS_NOT_FOUND) {
 		unsigned char rndb[32];
 		char pw[65], hash[PASSWORD_HASH_MAX];
@@ -292,16 +273,16 @@ static int demo_account(struct demo *d, const char *tenant_id, char id[UTIL_UUID
 		util_hex(rndb, sizeof rndb, pw);
 		if (password_hash(pw, hash) != 0)
 			return DB_ERROR;
-		rc = users_create(d->a, DEMO_USER, hash, tenant_id, u.id);
+		rc = users_create(a, DEMO_USER, hash, tenant_id, u.id);
 		if (rc == DB_OK)
-			rc = users_set_disabled(d->a, u.id, true);
+			rc = users_set_disabled(a, u.id, true);
 	}
 	if (rc != DB_OK)
 		return rc;
 	util_strlcpy(id, u.id, UTIL_UUID_LEN + 1);
 	const char *const roles[] = {"social_worker", "administrative", "service_manager"};
 	for (size_t k = 0; rc == DB_OK && k < 3; k++)
-		rc = users_grant(d->a, tenant_id, u.id, roles[k], NULL);
+		rc = users_grant(a, tenant_id, u.id, roles[k], NULL);
 	return rc;
 }
 
@@ -316,7 +297,7 @@ static int demo_tenant(struct demo *d, const char *code)
 	if (rc == DB_OK)
 		rc = db_set_context(d->a, t.id, NULL);
 	if (rc == DB_OK)
-		rc = demo_account(d, t.id, uid);
+		rc = demo_account(d->a, t.id, uid);
 	if (rc == DB_OK)
 		rc = db_commit();
 	else
@@ -365,16 +346,9 @@ static int demo_tenant(struct demo *d, const char *code)
 	return d->failures > before ? 1 : 0;
 }
 
-int demo_run(int argc, char **argv)
+/* Loads the small demo into Corsico and Buccinasco; returns the exit status. */
+static int demo_small(void)
 {
-	if (argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "help") == 0)) {
-		printf(
-		    "usage: cartella demo\n"
-		    "Loads demo households, persons, cases, interventions into Corsico (015093)\n"
-		    "and Buccinasco (015036) through the API handlers; Comuni that already have\n"
-		    "persons are left as they are.\n");
-		return 0;
-	}
 	struct demo d = {0};
 	d.a = arena_new();
 	if (d.a == NULL)
@@ -383,4 +357,16 @@ int demo_run(int argc, char **argv)
 	status |= demo_tenant(&d, "015036");
 	arena_free(d.a);
 	return status;
+}
+
+/* Borrows argv. */
+int demo_main(int argc, char **argv, int (*setup)(void))
+{
+	struct demo_opts o;
+	int rc = demo_parse_args(argc, argv, &o);
+	if (rc != 0)
+		return rc == 1 ? 0 : 2;
+	if (setup() != 0)
+		return 1;
+	return o.persons > 0 ? demo_scale_run(&o) : demo_small();
 }

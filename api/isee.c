@@ -40,33 +40,6 @@ enum {
 	IC_CREATED
 };
 
-/* Day number (days since 1970-01-01) of a proleptic Gregorian date. */
-static int32_t isee_days(int y, int m, int d)
-{
-	y -= m <= 2;
-	int era = (y >= 0 ? y : y - 399) / 400;
-	int yoe = y - era * 400;
-	int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return (int32_t)(era * 146097 + doe - 719468);
-}
-
-/* The date of day number z as YYYY-MM-DD into out (size >= 32 silences
- * the truncation analysis; 11 suffice for years 1900-2199). */
-static void isee_date_text(int32_t z, char *out, size_t n)
-{
-	z += 719468;
-	int era = (z >= 0 ? z : z - 146096) / 146097;
-	int doe = z - era * 146097;
-	int yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int y = yoe + era * 400;
-	int doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int mp = (5 * doy + 2) / 153;
-	int d = doy - (153 * mp + 2) / 5 + 1;
-	int m = mp + (mp < 10 ? 3 : -9);
-	snprintf(out, n, "%04d-%02d-%02d", y + (m <= 2), m, d);
-}
-
 /* The default end of validity: six months less a day for an ISEE corrente,
  * else 31 December of the DSU's year (DPCM 159/2013 as amended in 2019). */
 static void isee_default_valid_to(const char *type, const char *valid_from, int dsu_year, char *out,
@@ -85,7 +58,7 @@ static void isee_default_valid_to(const char *type, const char *valid_from, int 
 	int last = mdays[m - 1] + (m == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)));
 	if (d > last)
 		d = last;
-	isee_date_text(isee_days(y, m, d) - 1, out, n);
+	validate_date_text(validate_days_from_civil(y, m, d) - 1, out, n);
 }
 
 /* The wire form of an ISEE row (new reference, or NULL). */

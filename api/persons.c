@@ -11,7 +11,6 @@
 #include "server/jsonx.h"
 #include "server/log.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,41 +63,13 @@ struct person_in {
 	int birth_year;
 };
 
-/* Upper-cases, folds accented Latin letters to ASCII, keeps letters and
- * single spaces: "D'Angelo  Màrio" → "D ANGELO MARIO". Arena-owned. */
+/* The normalised name (validate_name_normalise), arena-owned. */
 static char *name_normalise(struct arena *a, const char *s)
 {
 	size_t n = strlen(s);
 	char *out = arena_alloc(a, n + 1);
-	if (out == NULL)
-		return NULL;
-	size_t o = 0;
-	bool space = true;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char letter = 0;
-		if (c < 0x80) {
-			if (isalpha(c))
-				letter = (char)toupper(c);
-		} else if (c == 0xC3 && i + 1 < n) {
-			unsigned char d = (unsigned char)s[++i] & 0xDF; /* fold case */
-			static const char map[32] = "AAAAAAACEEEEIIII"
-			                            "DNOOOOO OUUUUY  ";
-			letter = (d >= 0x80 && d < 0xA0) ? map[d - 0x80] : 0;
-			if (letter == ' ')
-				letter = 0;
-		}
-		if (letter) {
-			out[o++] = letter;
-			space = false;
-		} else if (!space) {
-			out[o++] = ' ';
-			space = true;
-		}
-	}
-	while (o > 0 && out[o - 1] == ' ')
-		o--;
-	out[o] = '\0';
+	if (out != NULL)
+		validate_name_normalise(s, out, n + 1);
 	return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include "iso3166.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,15 +64,37 @@ static int month_days(int y, int m)
 	return days[m - 1];
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (y >= 0). */
-static int32_t days_from_civil(int y, int m, int d)
+/* Borrows nothing. */
+int32_t validate_days_from_civil(int y, int m, int d)
 {
 	y -= m <= 2;
-	int era = y / 400;
+	int era = (y >= 0 ? y : y - 399) / 400;
 	int yoe = y - era * 400;
 	int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
 	int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
 	return (int32_t)(era * 146097 + doe - 719468);
+}
+
+/* Writes into *y, *m, *d (caller-owned). */
+void validate_civil_from_days(int32_t z, int *y, int *m, int *d)
+{
+	z += 719468;
+	int era = (z >= 0 ? z : z - 146096) / 146097;
+	int doe = z - era * 146097;
+	int yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+/* Writes into out (caller-owned). */
+void validate_date_text(int32_t z, char *out, size_t n)
+{
+	int y, m, d;
+	validate_civil_from_days(z, &y, &m, &d);
+	snprintf(out, n, "%04d-%02d-%02d", y, m, d);
 }
 
 /* ---------------------------------------------------------------- fiscal code */
@@ -269,7 +292,7 @@ const char *validate_date(const char *s, int32_t *days, const char **rule)
 	if (y < 1900 || y > 2199)
 		return fail(rule, "range", "La data deve essere compresa tra il 1900 e il 2199");
 	if (days != NULL)
-		*days = days_from_civil(y, m, d);
+		*days = validate_days_from_civil(y, m, d);
 	return NULL;
 }
 
@@ -394,4 +417,38 @@ void validate_format_cents(int64_t cents, char *out, unsigned outsz)
 	uint64_t mag = cents < 0 ? (uint64_t)0 - (uint64_t)cents : (uint64_t)cents;
 	snprintf(out, outsz, "%s%" PRIu64 ".%02u", cents < 0 ? "-" : "", mag / 100u,
 	         (unsigned)(mag % 100u));
+}
+
+/* Borrows s; writes into out (caller-owned). */
+void validate_name_normalise(const char *s, char *out, size_t outn)
+{
+	size_t n = strlen(s), o = 0;
+	bool space = true;
+	if (outn == 0)
+		return;
+	for (size_t i = 0; i < n && o + 1 < outn; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char letter = 0;
+		if (c < 0x80) {
+			if (isalpha(c))
+				letter = (char)toupper(c);
+		} else if (c == 0xC3 && i + 1 < n) {
+			unsigned char d = (unsigned char)s[++i] & 0xDF; /* fold case */
+			static const char map[32] = "AAAAAAACEEEEIIII"
+			                            "DNOOOOO OUUUUY  ";
+			letter = (d >= 0x80 && d < 0xA0) ? map[d - 0x80] : 0;
+			if (letter == ' ')
+				letter = 0;
+		}
+		if (letter) {
+			out[o++] = letter;
+			space = false;
+		} else if (!space) {
+			out[o++] = ' ';
+			space = true;
+		}
+	}
+	while (o > 0 && out[o - 1] == ' ')
+		o--;
+	out[o] = '\0';
 }

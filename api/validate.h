@@ -5,6 +5,7 @@
 #define CARTELLA_VALIDATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum validate_cf_kind {
@@ -36,9 +37,22 @@ const char *validate_fiscal_code(const char *cf, enum validate_cf_kind *kind,
  * not an upper-case letter or digit. Lets demo data build valid codes. */
 char validate_cf_check_char(const char *first15);
 
+/* Upper-cases, folds accented Latin letters to ASCII, keeps letters and
+ * single spaces ("D'Angelo  Màrio" -> "D ANGELO MARIO"): the form names take
+ * in blind indexes. Writes at most outn - 1 characters and a NUL into out
+ * (caller-owned; strlen(s) + 1 bytes always suffice). */
+void validate_name_normalise(const char *s, char *out, size_t outn);
+
 /* RFC 3339 full-date that exists in the calendar (1900-01-01..2199-12-31).
  * On success *days is the day number (days since 1970-01-01). */
 const char *validate_date(const char *s, int32_t *days, const char **rule);
+
+/* Day number (days since 1970-01-01) of a proleptic Gregorian date, and
+ * back; the date of a day number as YYYY-MM-DD into out (n >= 32 silences
+ * the truncation analysis; 11 suffice for years 0-9999). */
+int32_t validate_days_from_civil(int y, int m, int d);
+void validate_civil_from_days(int32_t z, int *y, int *m, int *d);
+void validate_date_text(int32_t z, char *out, size_t n);
 
 /* Belfiore code syntax: a letter and three digits (Z = foreign state). */
 const char *validate_belfiore(const char *s, const char **rule);

@@ -835,3 +835,25 @@ out:
 		sodium_memzero(out, CRYPT_SUBKEY_LEN);
 	return rc;
 }
+
+/* Borrows tenant_id; writes into data_key and index_key (caller-owned). */
+int crypt_tenant_keys(struct arena *a, const char *tenant_id, unsigned char *data_key,
+                      uint32_t *data_version, unsigned char *index_key)
+{
+	char tenant[UTIL_UUID_LEN + 1];
+	uint32_t v = 0;
+	int rc = DB_ERROR;
+	if (tenant_id != NULL && util_is_uuid(tenant_id)) {
+		crypt_uuid_lower(tenant_id, tenant);
+		rc = crypt_key_load(a, tenant, CRYPT_DATA, 0, true, data_key, data_version);
+		if (rc == DB_OK)
+			rc = crypt_key_load(a, tenant, CRYPT_INDEX, 1, true, index_key, &v);
+		if (rc == CRYPT_NO_KEY)
+			rc = DB_ERROR; /* every data key retired, or created yet not there */
+	}
+	if (rc != DB_OK) {
+		sodium_memzero(data_key, CRYPT_KEY_LEN);
+		sodium_memzero(index_key, CRYPT_KEY_LEN);
+	}
+	return rc;
+}

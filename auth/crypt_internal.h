@@ -1,5 +1,6 @@
 /* The pure parts of auth/crypt.c (no database, no process state), exposed
- * for tests/unit/test_crypt.c. Only crypt.c and its tests include this. */
+ * for tests/unit/test_crypt.c, and the key loader auth/crypt_bulk.c uses.
+ * Only crypt.c, crypt_bulk.c and the tests include this. */
 #ifndef CARTELLA_CRYPT_INTERNAL_H
 #define CARTELLA_CRYPT_INTERNAL_H
 
@@ -64,6 +65,14 @@ int crypt_unwrap(const unsigned char *kek, const char *kind, const char *tenant_
  * into out[CRYPT_BLIND_LEN]. Returns 0, or -1 when column is empty. */
 int crypt_blind(const unsigned char *index_key, const char *column, const unsigned char *value,
                 size_t len, unsigned char *out);
+
+/* Loads the tenant's active data key (created on first use, inside the
+ * current transaction) into data_key and its version into *data_version, and
+ * its index key into index_key (both caller-owned, CRYPT_KEY_LEN bytes; the
+ * caller wipes them). For auth/crypt_bulk.c. Returns a db_rc; the keys are
+ * wiped on failure. */
+int crypt_tenant_keys(struct arena *a, const char *tenant_id, unsigned char *data_key,
+                      uint32_t *data_version, unsigned char *index_key);
 
 /* Returns the arena-owned PostgreSQL hex bytea text ("\\x" + lower-case hex)
  * of len bytes of in, or NULL on OOM or overflow. */

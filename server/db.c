@@ -193,19 +193,28 @@ static int db_prepare(struct db_thread *t, const struct db_stmt *st)
 	return rc;
 }
 
+/* The calling thread's state with its last SQLSTATE cleared and its
+ * connection up, into *t (owned by the thread). Returns a db_rc. */
+static int db_ready(struct db_thread **t)
+{
+	*t = db_thread();
+	if (*t == NULL)
+		return DB_ERROR;
+	(*t)->sqlstate[0] = '\0';
+	return db_conn() == NULL ? DB_UNAVAILABLE : DB_OK;
+}
+
 /* Borrows st and params; *out (if given) is owned by arena a. */
 int db_execv(struct arena *a, const struct db_stmt *st, int n, const char *const *params,
              const int *lengths, const int *formats, int result_format, PGresult **out)
 {
 	if (out)
 		*out = NULL;
-	struct db_thread *t = db_thread();
-	if (t == NULL)
-		return DB_ERROR;
-	t->sqlstate[0] = '\0';
-	if (db_conn() == NULL)
-		return DB_UNAVAILABLE;
-	int rc = db_prepare(t, st);
+	struct db_thread *t = NULL;
+	int rc = db_ready(&t);
+	if (rc != DB_OK)
+		return rc;
+	rc = db_prepare(t, st);
 	if (rc != DB_OK)
 		return rc;
 	PGresult *r = PQexecPrepared(t->conn, st->name, n, params, lengths, formats, result_format);
@@ -242,6 +251,48 @@ static int db_simple(struct db_thread *t, const char *sql, const char *expect)
 	else if (expect != NULL && strcmp(PQcmdStatus(r), expect) != 0)
 		rc = DB_RETRY; /* COMMIT answered ROLLBACK: the transaction had failed */
 	PQclear(r);
+	return rc;
+}
+
+/* Borrows sql. */
+int db_run(const char *sql)
+{
+	struct db_thread *t = NULL;
+	int rc = db_ready(&t);
+	return rc == DB_OK ? db_simple(t, sql, NULL) : rc;
+}
+
+#define DB_COPY_CHUNK (1 << 20)
+
+/* Borrows sql and data. */
+int db_copy_in(const char *sql, const char *data, size_t len)
+{
+	struct db_thread *t = NULL;
+	int ready = db_ready(&t);
+	if (ready != DB_OK)
+		return ready;
+	PGresult *r = PQexec(t->conn, sql);
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		int rc = db_fail(t, r, "copy");
+		PQclear(r);
+		return rc;
+	}
+	PQclear(r);
+	bool sent = true;
+	for (size_t off = 0; sent && off < len; off += DB_COPY_CHUNK) {
+		size_t n = len - off < DB_COPY_CHUNK ? len - off : DB_COPY_CHUNK;
+		sent = PQputCopyData(t->conn, data + off, (int)n) == 1;
+	}
+	int rc = DB_OK;
+	if (PQputCopyEnd(t->conn, sent ? NULL : "the loader stopped sending") != 1)
+		rc = DB_UNAVAILABLE;
+	while ((r = PQgetResult(t->conn)) != NULL) {
+		if (rc == DB_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
+			rc = db_fail(t, r, "copy");
+		PQclear(r);
+	}
+	if (rc == DB_OK && !sent)
+		rc = DB_UNAVAILABLE;
 	return rc;
 }
 

@@ -46,6 +46,14 @@ int db_exec(struct arena *a, const struct db_stmt *st, int n, const char *const 
 int db_execv(struct arena *a, const struct db_stmt *st, int n, const char *const *params,
              const int *lengths, const int *formats, int result_format, PGresult **out);
 
+/* Runs one parameterless statement text (a utility statement such as
+ * CREATE TEMP TABLE or SET LOCAL) on the thread's connection. Returns a db_rc. */
+int db_run(const char *sql);
+
+/* Runs sql, a COPY ... FROM STDIN statement, feeding it len bytes of data
+ * (borrowed; COPY text or binary format as sql says). Returns a db_rc. */
+int db_copy_in(const char *sql, const char *data, size_t len);
+
 /* Transaction control on the thread's connection. */
 int db_begin(void);
 int db_commit(void);

@@ -42,7 +42,9 @@ static void usage(FILE *f)
 	           "              check the seal of the audit trail (exit 1 if broken)\n"
 	           "  export siuss --tenant CODE --from DATE --to DATE [--out FILE]\n"
 	           "              write the SIUSS PS/PSA batch file of a period (manual upload)\n"
-	           "  demo        load demo data through the API handlers\n"
+	           "  demo [--persons N [--seed S] [--append]]\n"
+	           "              load the small demo through the API handlers, or N\n"
+	           "              synthetic persons in bulk (docs/performance.md)\n"
 	           "  routes      list the routes: method, pattern, policy action, roles, scopes\n"
 	           "  version     print the version and schema version\n"
 	           "Configuration: environment variables, or a KEY=VALUE file named by "
@@ -130,12 +132,12 @@ out:
 	return rc;
 }
 
-/* Loads the demo Ambito through the API handlers; returns the exit status. */
+/* cartella demo [--persons N [--seed S] [--append]]: the small demo Ambito
+ * through the API handlers, or regional-scale data in bulk; returns the exit
+ * status (2: bad arguments, nothing touched). */
 static int cmd_demo(int argc, char **argv)
 {
-	if (argc > 0)
-		return demo_run(argc, argv); /* help */
-	int rc = setup_core() == 0 ? demo_run(argc, argv) : 1;
+	int rc = demo_main(argc, argv, setup_core);
 	db_disconnect();
 	metrics_free();
 	pdnd_free();

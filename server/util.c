@@ -13,6 +13,14 @@ void util_uuid_v4(char out[UTIL_UUID_LEN + 1])
 {
 	unsigned char b[16];
 	randombytes_buf(b, sizeof b);
+	util_uuid_v4_format(b, out);
+}
+
+/* Borrows b; writes into out (caller-owned). */
+void util_uuid_v4_format(const unsigned char b_in[16], char out[UTIL_UUID_LEN + 1])
+{
+	unsigned char b[16];
+	memcpy(b, b_in, sizeof b);
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
 	snprintf(out, UTIL_UUID_LEN + 1,

@@ -11,6 +11,10 @@
 /* Writes a random (v4) UUID in text form into out[37]. */
 void util_uuid_v4(char out[UTIL_UUID_LEN + 1]);
 
+/* The version-4 UUID text of 16 given bytes (version and variant bits set)
+ * into out; for deterministic ids (cartella demo --seed). */
+void util_uuid_v4_format(const unsigned char b[16], char out[UTIL_UUID_LEN + 1]);
+
 /* True when s is a UUID in canonical lower- or upper-case text form. */
 bool util_is_uuid(const char *s);
 
