@@ -359,14 +359,8 @@ static int demo_small(void)
 	return status;
 }
 
-/* Borrows argv. */
-int demo_main(int argc, char **argv, int (*setup)(void))
+/* Borrows o. */
+int demo_load(const struct demo_opts *o)
 {
-	struct demo_opts o;
-	int rc = demo_parse_args(argc, argv, &o);
-	if (rc != 0)
-		return rc == 1 ? 0 : 2;
-	if (setup() != 0)
-		return 1;
-	return o.persons > 0 ? demo_scale_run(&o) : demo_small();
+	return o->persons > 0 ? demo_scale_run(o) : demo_small();
 }

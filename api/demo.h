@@ -14,10 +14,10 @@ struct arena;
  * tenant context is tenant_id). Writes its id into id. Returns a db_rc. */
 int demo_account(struct arena *a, const char *tenant_id, char id[UTIL_UUID_LEN + 1]);
 
-/* `cartella demo [ARGS]`: parses the arguments (help, usage errors: exit 2
- * before anything is touched), then, when setup (the router, hooks,
- * database and keyring) succeeds, loads the small demo into the Comuni that
- * have none yet, or the regional-scale data. Returns the exit status. */
-int demo_main(int argc, char **argv, int (*setup)(void));
+/* Loads the small demo into the Comuni that have none yet (o->persons 0),
+ * or the regional-scale data (api/demo_scale.h). The router, hooks, database
+ * and keyring must be set up. Returns the exit status. */
+struct demo_opts;
+int demo_load(const struct demo_opts *o);
 
 #endif

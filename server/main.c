@@ -3,6 +3,7 @@
  * It is the only file of server/ that knows auth/ and api/ exist. */
 #include "api/api.h"
 #include "api/demo.h"
+#include "api/demo_scale.h"
 #include "api/idempotency.h"
 #include "auth/audit.h"
 #include "auth/audit_seal.h"
@@ -137,7 +138,11 @@ out:
  * status (2: bad arguments, nothing touched). */
 static int cmd_demo(int argc, char **argv)
 {
-	int rc = demo_main(argc, argv, setup_core);
+	struct demo_opts o;
+	int rc = demo_parse_args(argc, argv, &o);
+	if (rc != 0)
+		return rc == 1 ? 0 : 2; /* help, or bad arguments: nothing touched */
+	rc = setup_core() == 0 ? demo_load(&o) : 1;
 	db_disconnect();
 	metrics_free();
 	pdnd_free();
