@@ -49,6 +49,8 @@ static const struct config_key keys[] = {
     INT("CARTELLA_TOTP_REQUIRED", totp_required, 0, 1),
     INT("CARTELLA_JSON_MAX_DEPTH", json_max_depth, 2, 256),
     INT("CARTELLA_PAGE_MAX", page_max, 1, 10000),
+    INT("CARTELLA_RATE_SEARCH", rate_search, 0, 1000000),
+    INT("CARTELLA_RATE_EXPORT", rate_export, 0, 1000000),
     {"CARTELLA_LOG_LEVEL", CFG_LEVEL, &config.log_level, 0, 0, 0},
 };
 
@@ -71,6 +73,8 @@ static void config_defaults(void)
 	config.totp_required = 1;
 	config.json_max_depth = 32;
 	config.page_max = 500;
+	config.rate_search = 300;
+	config.rate_export = 60;
 	config.log_level = LOGL_INFO;
 }
 

@@ -5,6 +5,7 @@
 #include "server/jsonx.h"
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/ratelimit.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -619,6 +620,8 @@ static void http_run(struct http_req *req)
 		               hooks->authenticate(req) != 0;
 		if (!replied)
 			replied = hooks->authorize(req) != 0;
+		if (!replied)
+			replied = ratelimit_check(req) != 0;
 		if (!replied && hooks->before_handler != NULL)
 			replied = hooks->before_handler(req) != 0;
 		rc = replied ? 0 : req->route->handler(req);

@@ -22,6 +22,7 @@
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/migrate.h"
+#include "server/ratelimit.h"
 #include "server/router.h"
 #include "server/util.h"
 
@@ -104,6 +105,7 @@ static int cmd_serve(void)
 	if (setup_core() != 0)
 		goto out;
 	db_disconnect(); /* the pool threads open their own */
+	ratelimit_configure(config.rate_search, config.rate_export);
 	if (http_start(&hooks) != 0)
 		goto out;
 	if (audit_seal_start(2000) != 0) {

@@ -14,8 +14,10 @@ typedef int (*route_handler)(struct http_req *req);
 #define ROUTE_NO_TX      1u /* handler needs no database transaction */
 #define ROUTE_PUBLIC     2u /* no authentication (the policy must agree) */
 #define ROUTE_NO_REPLAY                                                                            \
-	4u /* POST whose answer holds a secret shown once: never stored for                        \
-	      Idempotency-Key replays (the header is ignored) */
+	4u                    /* POST whose answer holds a secret shown once: never stored for     \
+	                         Idempotency-Key replays (the header is ignored) */
+#define ROUTE_RATE_SEARCH 8u  /* counts against the principal's search budget */
+#define ROUTE_RATE_EXPORT 16u /* counts against the principal's export budget */
 
 struct route {
 	const char *method;

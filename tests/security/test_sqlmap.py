@@ -52,7 +52,7 @@ def endpoints(s, base):
 @pytest.mark.skipif(shutil.which("sqlmap") is None, reason="sqlmap is not installed")
 def test_sqlmap_finds_no_injection(shared, workdir):
     env = {"CARTELLA_LOGIN_MAX_FAILURES": 1000, "CARTELLA_LOGIN_WINDOW": 1,
-           "CARTELLA_RATE_LIMIT": 0}
+           "CARTELLA_RATE_SEARCH": 0, "CARTELLA_RATE_EXPORT": 0}
     level, risk = mode("1", "3"), mode("1", "2")
     technique = mode("BEU", "BEUSTQ")
     found = []
