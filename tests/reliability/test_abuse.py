@@ -209,9 +209,13 @@ def test_oversized_and_deeply_nested_bodies(bench):
                                ("nested", nested, 400)):
             statuses = list(ex.map(fn, range(n)))
             bench.sample()
-            allowed = {want, None} if name == "chunked" else {want}
-            assert all(st in allowed for st, _, _ in statuses), (name, statuses[:3])
-            for st, hdr, body in [x for x in statuses if x[0] is not None][:2]:
+            # None: the connection was cut (the body over the cap, or slower
+            # than the connection timeout under load) before an answer came.
+            assert all(st in (want, None) for st, _, _ in statuses), (name, statuses)
+            answered = [x for x in statuses if x[0] is not None]
+            # (a reset after a chunked body over the cap may discard the 413)
+            assert name == "chunked" or len(answered) >= n // 2, (name, statuses)
+            for st, hdr, body in answered[:2]:
                 assert hdr.get("x-content-type-options") == "nosniff"
                 assert b"problem" in body
             counts[name] = n
@@ -254,10 +258,17 @@ def test_login_brute_force(bench, shared):
     bench.during("login brute force", refused)
 
 
+def budget(per_minute, since):
+    """The most requests a per-minute budget allows from a full bucket at
+    since until now."""
+    return per_minute + int((time.monotonic() - since) * per_minute / 60) + 1
+
+
 def test_search_enumeration(bench, shared):
     u, p = shared.user(api.CORSICO, "social_worker")
     s = harness.login_on(bench.srv.url, u, p, source_ip=api.random_loopback())
     statuses, last = [], None
+    t0 = time.monotonic()
     for _ in range(RATE_SEARCH + mode(30, 300)):
         r = s.get(bench.srv.url + "/api/v1/persons",
                   params={"fiscal_code": fiscal.make()}, timeout=HTTP_TIMEOUT)
@@ -270,7 +281,7 @@ def test_search_enumeration(bench, shared):
     assert set(statuses) == {200, 429}, set(statuses)
     assert statuses[:RATE_SEARCH] == [200] * RATE_SEARCH
     refused = statuses.count(429)
-    assert refused >= len(statuses) - RATE_SEARCH - 3
+    assert statuses.count(200) <= budget(RATE_SEARCH, t0), statuses
     body = assert_generic_problem(last, 429)
     assert body["type"] == "/problems/too-many-requests"
     assert int(last.headers["Retry-After"]) >= 1
@@ -296,13 +307,14 @@ def test_export_flooding(bench, shared):
             statuses.append(r.status_code)
         return r
 
+    t0 = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(4) as ex:
         for r in ex.map(one, range(RATE_EXPORT + mode(20, 200))):
             if r.status_code == 429:
                 last = r
             else:
                 assert r.status_code == 200, r.text[:300]
-    assert statuses.count(200) <= RATE_EXPORT + 1, statuses
+    assert statuses.count(200) <= budget(RATE_EXPORT, t0), statuses
     assert last is not None
     assert_generic_problem(last, 429)
     assert last.headers["X-RateLimit-Limit"] == str(RATE_EXPORT)

@@ -150,9 +150,36 @@ def tiny_tmpfs(size="2m"):
         os.rmdir(d)
 
 
-def fail_closed_until(s, pid, pg, make_fault, end_fault):
-    """Runs make_fault; reads and writes must then answer 503 (no data, no
-    person kept) until end_fault; then the service resumes. Returns
+def audited(pg, rid):
+    return pg.db().one("SELECT count(*) FROM audit_event WHERE request_id = %s", (rid,))
+
+
+def during_audit_fault(s, pid, pg, strict):
+    """One read, one write and one search during an audit fault. Each answers
+    503 (generic, nothing kept or audited) or, when strict is False (a full
+    disk may still take a small row into space freed on a page), succeeds
+    with its audit event. Returns the number of 503s."""
+    refused = 0
+    calls = (("GET", "/api/v1/persons/" + pid, None, None),
+             ("POST", "/api/v1/persons", fiscal.person(), None),
+             ("GET", "/api/v1/persons", None, {"q": "Rossi"}))
+    for method, path, body, params in calls:
+        rid = "audit-fault-" + os.urandom(6).hex()
+        r = s.request(method, s.base_url + path, json=body, params=params,
+                      headers={"X-Request-Id": rid}, timeout=HTTP_TIMEOUT)
+        if r.status_code == 503 or strict:
+            assert_unavailable(r)
+            assert audited(pg, rid) == 0
+            refused += 1
+        else:
+            assert r.status_code in (200, 201), r.text
+            assert audited(pg, rid) > 0, "data returned without its audit event"
+    return refused
+
+
+def fail_closed_until(s, pid, pg, make_fault, end_fault, strict=True):
+    """Runs make_fault; reads, writes and searches must then be refused (see
+    during_audit_fault) until end_fault; then the service resumes. Returns
     (answers before the first 503, 503s, seconds to resume)."""
     before = person_count(pg)
     make_fault()
@@ -163,15 +190,16 @@ def fail_closed_until(s, pid, pg, make_fault, end_fault):
             first = i
             break
     assert first is not None, "the audit fault never answered 503"
-    refused = 1
-    for _ in range(5):
-        assert_unavailable(s.get(s.base_url + "/api/v1/persons/" + pid, timeout=HTTP_TIMEOUT))
-        assert_unavailable(s.post(s.base_url + "/api/v1/persons", json=fiscal.person(),
-                                  timeout=HTTP_TIMEOUT))
-        assert_unavailable(s.get(s.base_url + "/api/v1/persons", params={"q": "Rossi"},
-                                 timeout=HTTP_TIMEOUT))
-        refused += 3
-    assert person_count(pg) == before, "a write was kept without its audit event"
+    refused = 1 + sum(during_audit_fault(s, pid, pg, strict) for _ in range(5))
+    # On a full disk PostgreSQL still fits some rows into space it frees on
+    # existing pages (the sealer's updates leave dead versions behind), so
+    # there only the first refusal is certain; with INSERT revoked all are.
+    assert refused == 16 if strict else refused >= 1, refused
+    if strict:
+        assert person_count(pg) == before, "a write was kept without its audit event"
+    assert pg.db().one(
+        "SELECT count(*) FROM person p WHERE NOT EXISTS (SELECT 1 FROM audit_event a"
+        " WHERE a.object_id = p.id AND a.action = 'person.create')") == 0
     end_fault()
     return first, refused, recovers(s, pid)
 
@@ -199,7 +227,7 @@ def test_audit_disk_full(setup):
                 def free():
                     cur.execute("DROP TABLE filler")
 
-                first, refused, took = fail_closed_until(s, pid, pg, fill, free)
+                first, refused, took = fail_closed_until(s, pid, pg, fill, free, strict=False)
                 cur.execute("ALTER TABLE audit_event SET TABLESPACE pg_default")
                 cur.execute("DROP TABLESPACE tiny")
         finally:
