@@ -54,9 +54,13 @@ static const struct db_stmt st_head_lock = {
     "SELECT seq::text, encode(hash, 'hex') FROM audit_seal_head WHERE tenant_id = $1 FOR UPDATE",
 };
 
+/* FOR SHARE: the verifier reads the head, then the sealed rows in later
+ * statements; the lock makes a seal in progress (which holds the head FOR
+ * UPDATE) commit first, and keeps the next one from starting until the
+ * verifying transaction ends, so the rows read match the head read. */
 static const struct db_stmt st_head_read = {
     "audit_seal_head_read",
-    "SELECT seq::text, encode(hash, 'hex') FROM audit_seal_head WHERE tenant_id = $1",
+    "SELECT seq::text, encode(hash, 'hex') FROM audit_seal_head WHERE tenant_id = $1 FOR SHARE",
 };
 
 static const struct db_stmt st_head_set = {
