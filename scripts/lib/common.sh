@@ -25,6 +25,8 @@ CARTELLA_DEB_PACKAGES=(
 	python3-pytest python3-requests python3-psycopg2 python3-yaml python3-openpyxl
 	python3-cryptography python3-jsonschema
 	libxml2-utils curl git ca-certificates openssl iso-codes clang-format
+	# tests/bench (and its smoke check): load generators and CPU pinning
+	wrk nghttp2-client util-linux
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""The benchmark driver, started by tests/bench/run (which owns the cluster).
+
+Loads the data, logs in, captures the SQL the server runs for one request of
+each workload (PostgreSQL's own statement log), turns it into pgbench scripts
+(the database ceiling), starts Cartella and the peer pinned to one CPU, and
+measures the three with the load generators pinned to the other. Writes
+results.md and results.json. See docs/performance.md."""
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+
+import requests
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.environ.get("CARTELLA_REPO", os.path.dirname(os.path.dirname(HERE)))
+sys.path.insert(0, os.path.join(REPO, "tests", "api"))
+sys.path.insert(0, HERE)
+
+import fiscal  # noqa: E402  (tests/api/fiscal.py: valid fiscal codes)
+from conftest import totp_code, totp_step  # noqa: E402
+
+import capture  # noqa: E402
+import measure  # noqa: E402
+from workloads import WORKLOADS, Target  # noqa: E402
+
+BIN = os.environ.get("CARTELLA_BIN", os.path.join(REPO, "build", "cartella"))
+TMP = os.environ["BENCH_TMP"]
+TENANT = "015093"  # Corsico
+OPERATOR_CF = "09876543210"
+PASSWORD = "cartella-bench-2026"
+POOL = 4  # Cartella's pool threads (one connection each) = the peer's pool size
+SERVER_CPU, LOAD_CPU = "1", "0"
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(prog="tests/bench/run")
+    ap.add_argument("--persons", type=int, default=2000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--quick", action="store_true", help="2 runs of 3 s")
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny data, 1 run of 1 s, correctness only")
+    ap.add_argument("--capture-only", action="store_true",
+                    help="stop after writing the pgbench scripts")
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+    if a.quick:
+        a.runs, a.duration = min(a.runs, 2), min(a.duration, 3.0)
+    if a.smoke:
+        a.runs, a.duration, a.persons = 1, 1.0, min(a.persons, 30)
+    if a.out is None:
+        a.out = os.path.join(REPO, "var", "bench", time.strftime("%Y%m%d-%H%M%S"))
+    return a
+
+
+# ---------------------------------------------------------------- processes
+
+def pinned(cpu, argv):
+    return ["taskset", "-c", cpu] + argv
+
+
+def wait_http(url, proc, what, timeout=60):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise SystemExit("%s exited (status %s)" % (what, proc.returncode))
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise SystemExit("%s did not answer %s" % (what, url))
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def server_env(port):
+    env = dict(os.environ)
+    for k in ("CARTELLA_OWNER_DATABASE_URL", "CARTELLA_PG_SUPERUSER_URL"):
+        env.pop(k, None)
+    env.update(PORT=str(port), CARTELLA_THREADS=str(POOL), CARTELLA_LOG_LEVEL="warn",
+               CARTELLA_MAX_CONNECTIONS="2000", CARTELLA_PER_IP_CONNECTIONS="2000")
+    return env
+
+
+def start_cartella():
+    port = free_port()
+    out = open(os.path.join(TMP, "cartella.log"), "ab")
+    p = subprocess.Popen(pinned(SERVER_CPU, [BIN, "serve"]), env=server_env(port),
+                         stdout=out, stderr=out)
+    url = "http://127.0.0.1:%d" % port
+    wait_http(url + "/status", p, "cartella")
+    return p, url
+
+
+def start_peer():
+    port = free_port()
+    env = server_env(port)
+    env.update(POOL_SIZE=str(POOL), NODE_ENV="production")
+    out = open(os.path.join(TMP, "peer.log"), "ab")
+    p = subprocess.Popen(pinned(SERVER_CPU, ["node", os.path.join(HERE, "peer", "server.js")]),
+                         env=env, stdout=out, stderr=out)
+    url = "http://127.0.0.1:%d" % port
+    wait_http(url + "/status", p, "peer")
+    return p, url
+
+
+def stop(p):
+    if p is None or p.poll() is not None:
+        return
+    p.terminate()
+    try:
+        p.wait(20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+# ---------------------------------------------------------------- users and data
+
+def cli(*args, stdin=None):
+    env = dict(os.environ)
+    env["CARTELLA_LOG_LEVEL"] = "warn"
+    res = subprocess.run([BIN] + list(args), input=stdin, capture_output=True, text=True,
+                         env=env)
+    if res.returncode != 0:
+        raise SystemExit("cartella %s: %s" % (" ".join(args), res.stderr.strip()))
+    return res.stdout
+
+
+def make_user(username, roles):
+    for r in roles:
+        cli("user", "add", "--tenant", TENANT, "--role", r, "--username", username,
+            stdin=PASSWORD + "\n")
+    out = cli("user", "totp-enrol", username)
+    return next(line.split()[1] for line in out.splitlines() if line.startswith("secret "))
+
+
+def login(url, username, secret):
+    body = {"username": username, "password": PASSWORD, "tenant": TENANT,
+            "totp": totp_code(secret, totp_step())}
+    r = requests.post(url + "/api/v1/sessions", json=body, timeout=30)
+    if r.status_code != 201:
+        raise SystemExit("login %s: %s %s" % (username, r.status_code, r.text))
+    return r.json()["token"]
+
+
+def superuser_sql(sql, args=()):
+    import psycopg2
+    c = psycopg2.connect(os.environ["CARTELLA_PG_SUPERUSER_URL"])
+    c.autocommit = True
+    try:
+        with c.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall() if cur.description else None
+    finally:
+        c.close()
+
+
+def demo_supports_persons():
+    res = subprocess.run([BIN, "demo", "--help"], capture_output=True, text=True)
+    return "--persons" in (res.stdout + res.stderr)
+
+
+class Api:
+    def __init__(self, url, auth):
+        self.url, self.s = url, requests.Session()
+        self.s.headers["Authorization"] = auth
+
+    def call(self, method, path, body=None, want=(200, 201)):
+        r = self.s.request(method, self.url + path, json=body, timeout=120)
+        if r.status_code not in want:
+            raise SystemExit("%s %s: %s %s" % (method, path, r.status_code, r.text[:500]))
+        return r.json() if r.content else None
+
+
+def service_id(code):
+    return str(superuser_sql(
+        "SELECT s.id FROM service_catalogue s JOIN tenant t ON t.id = s.tenant_id "
+        "WHERE t.code = 'corsichese' AND s.code = %s", (code,))[0][0])
+
+
+def intervention_body(person_id, case_id, sad, year, protocol):
+    return {
+        "beneficiary_id": person_id, "case_id": case_id, "service": sad, "nature": "periodic",
+        "start_date": "%d-03-01" % year, "end_date": "%d-10-31" % year,
+        "monthly_amount": "350.00", "hours_per_month": "20.50", "means_test": 4,
+        "shares": {"tenant": "300.00", "user": "50.00", "health": None},
+        "funding": [{"channel": "comune", "amount": "350.00"}],
+        "in_charge": True, "user_area": 2, "application_protocol": protocol,
+    }
+
+
+def load_through_api(api, persons, sad):
+    """persons people, each with a case and two interventions, through the API
+    (the same validation and encryption as any client's data)."""
+    for i in range(persons):
+        body = fiscal.person(sex=random.choice("MF"),
+                             birth="19%02d-0%d-1%d" % (random.randint(30, 99),
+                                                       random.randint(1, 9), random.randint(0, 9)))
+        body["residence"] = body["address"]["istat_code"] = TENANT
+        pid = api.call("POST", "/api/v1/persons", body)["id"]
+        cid = api.call("POST", "/api/v1/cases", {"person_id": pid})["id"]
+        for y in (2023, 2024):
+            api.call("POST", "/api/v1/interventions",
+                     intervention_body(pid, cid, sad, y, "P-%d-%d" % (i, y)))
+        if (i + 1) % 200 == 0:
+            log("loaded %d/%d persons through the API" % (i + 1, persons))
+
+
+def pick_targets(api, k):
+    """k (person, case) pairs of the tenant, chosen at random among its cases."""
+    cases, cursor = [], None
+    while len(cases) < 2000:
+        page = api.call("GET", "/api/v1/cases?limit=100" + ("&cursor=" + cursor if cursor else ""))
+        cases += [c for c in page["items"] if c.get("person_id")]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    random.shuffle(cases)
+    out = []
+    for c in cases[:k]:
+        p = api.call("GET", "/api/v1/persons/" + c["person_id"])
+        out.append(Target(case_id=c["id"], person_id=p["id"], fiscal_code=p["fiscal_code"],
+                          surname=p["surname"]))
+    if not out:
+        raise SystemExit("no case to read in tenant %s" % TENANT)
+    return out
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    a = parse_args()
+    random.seed(7)
+    os.makedirs(a.out, exist_ok=True)
+    results = {"args": vars(a), "pinning": {"server": SERVER_CPU, "load": LOAD_CPU},
+               "pool": POOL}
+    procs = []
+    try:
+        superuser_sql("UPDATE tenant SET siuss_operator_cf = %s WHERE code = %s",
+                      (OPERATOR_CF, TENANT))
+        cartella, url = start_cartella()
+        procs.append(cartella)
+        worker = make_user("bench.worker", ["social_worker", "administrative"])
+        admin = make_user("bench.admin", ["admin"])
+        token = login(url, "bench.worker", worker)
+        api = Api(url, "Bearer " + token)
+        adm = Api(url, "Bearer " + login(url, "bench.admin", admin))
+        client = adm.call("POST", "/api/v1/clients", {"name": "bench siuss", "scopes": ["siuss"]})
+        import base64
+        basic = "Basic " + base64.b64encode(
+            ("%s:%s" % (client["id"], client["secret"])).encode()).decode()
+        sad = service_id("SAD")
+
+        t0 = time.time()
+        if demo_supports_persons() and not a.smoke:
+            log("cartella demo --persons %d" % a.persons)
+            subprocess.run([BIN, "demo", "--persons", str(a.persons)], check=True,
+                           env=dict(os.environ, CARTELLA_LOG_LEVEL="warn"))
+        else:
+            load_through_api(api, a.persons, sad)
+        results["load_seconds"] = round(time.time() - t0, 1)
+        superuser_sql("VACUUM ANALYZE")
+        counts = superuser_sql("SELECT (SELECT count(*) FROM person), "
+                               "(SELECT count(*) FROM intervention), "
+                               "(SELECT count(*) FROM flow_record)")[0]
+        results["data"] = dict(zip(("persons", "interventions", "flow_records"), counts))
+        log("data: %s" % results["data"])
+
+        targets = pick_targets(api, 1 if a.smoke else 8)
+        # The create workload writes into a case of its own, so that the list
+        # workload reads the same cases throughout.
+        body = fiscal.person()
+        body["residence"] = body["address"]["istat_code"] = TENANT
+        pid = api.call("POST", "/api/v1/persons", body)["id"]
+        create_case = api.call("POST", "/api/v1/cases", {"person_id": pid})["id"]
+        ctx = {"auth": "Bearer " + token, "basic": basic, "targets": targets, "sad": sad,
+               "create_case": create_case, "create_person": pid, "tenant": TENANT}
+        # Flows requests first turn every changed intervention into its flow
+        # records; the workload then pages through stored flows.
+        measure.drain_flows(url, ctx, cartella.pid)
+
+        scripts = capture.capture_all(url, ctx, WORKLOADS, os.path.join(a.out, "pgbench"))
+        if a.capture_only:
+            log("pgbench scripts in %s" % os.path.join(a.out, "pgbench"))
+            return
+        peer, peer_url = start_peer()
+        procs.append(peer)
+        results["correctness"] = measure.check_correctness(url, peer_url, ctx, WORKLOADS, scripts)
+        if a.smoke:
+            results["smoke"] = measure.smoke(url, peer_url, ctx, WORKLOADS, scripts,
+                                             cartella.pid, peer.pid, LOAD_CPU)
+        else:
+            results.update(measure.run_all(a, url, peer_url, ctx, WORKLOADS, scripts,
+                                           cartella.pid, peer.pid, LOAD_CPU))
+        with open(os.path.join(a.out, "results.json"), "w") as f:
+            json.dump(results, f, indent=1, default=str)
+        md = measure.markdown(results)
+        with open(os.path.join(a.out, "results.md"), "w") as f:
+            f.write(md)
+        print(md)
+        log("results in %s" % a.out)
+    finally:
+        for p in procs:
+            stop(p)
+
+
+if __name__ == "__main__":
+    main()
