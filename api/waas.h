@@ -14,10 +14,11 @@
 struct http_req;
 
 /* Appends to flow_record the flows the tenant's interventions need now (new
- * I flows, C flows for withdrawn or changed ones), serialised per tenant by
- * an advisory lock, in the request's transaction. Returns a db_rc or
+ * I flows, C flows for withdrawn or changed ones) as ente (borrowed, loaded
+ * by waas_ente_load for the caller's tenant), serialised per tenant by an
+ * advisory lock, in the request's transaction. Returns a db_rc or
  * CRYPT_INTEGRITY. */
-int waas_sync(struct http_req *req);
+int waas_sync(struct http_req *req, const struct waas_ente *ente);
 
 /* Loads the caller's tenant as a flow sender into *e (arena-owned strings);
  * *ok is false when it has no Belfiore code or no operator fiscal code.

@@ -136,7 +136,7 @@ int api_waas_flows(struct http_req *req)
 	int rc = waas_ente_or_reply(req, &ente);
 	if (rc != 0)
 		return rc == 1 ? 0 : rc;
-	rc = waas_sync(req);
+	rc = waas_sync(req, &ente);
 	if (rc != DB_OK)
 		return waas_fail(req, rc);
 	char sinces[24], limits[8];

@@ -12,14 +12,21 @@
  * travel as two parallel arrays and unnest into rows. An event on a case
  * (or an object of it) the user holds an unexpired break-glass grant on is
  * flagged, with the grant's id as its purpose (schema/012_sealed.sql);
- * otherwise the purpose is the one the handler recorded (e.g. an extract's). */
+ * otherwise the purpose is the one the handler recorded (e.g. an extract's).
+ * app.break_glass_purpose is only called when the user holds some unexpired
+ * grant (checked once per statement): the function cannot be inlined and
+ * re-plans its query, under the sealed-case policies, on every call, which
+ * made the audit insert the costliest statement of a read (docs/performance.md).
+ * Without a grant it would return NULL anyway. */
 static const struct db_stmt st_insert = {
     "audit_insert",
     "INSERT INTO audit_event (tenant_id, user_id, roles, action, object_type, object_id, "
     "outcome, request_id, client, purpose, break_glass) "
     "SELECT $1, $2, $3::text[], $4, o.type, o.id, $7::smallint, $8, $9, coalesce(g.id::text, $10), "
     "g.id IS NOT NULL FROM unnest($5::text[], $6::uuid[]) AS o(type, id) "
-    "LEFT JOIN LATERAL (SELECT app.break_glass_purpose(o.type, o.id) AS id) g ON true",
+    "LEFT JOIN LATERAL (SELECT app.break_glass_purpose(o.type, o.id) AS id "
+    "WHERE (SELECT EXISTS (SELECT 1 FROM break_glass_grant b WHERE b.tenant_id = app.tenant() "
+    "AND b.user_id = app.user_id() AND b.expires_at > now()))) g ON true",
 };
 
 /* The principal's roles as a PostgreSQL text[] literal (arena-owned), or
