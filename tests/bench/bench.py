@@ -54,6 +54,9 @@ def parse_args():
                     help="tiny data, 1 run of 1 s, correctness only")
     ap.add_argument("--capture-only", action="store_true",
                     help="stop after writing the pgbench scripts")
+    ap.add_argument("--profile", metavar="WORKLOAD", default=None,
+                    help="also record Cartella with perf (call graphs) during a wrk run of "
+                         "WORKLOAD and write perf-WORKLOAD.txt")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     if a.quick:
@@ -213,19 +216,29 @@ def intervention_body(person_id, case_id, sad, year, protocol):
 
 def load_through_api(api, persons, sad):
     """persons people, each with a case and two interventions, through the API
-    (the same validation and encryption as any client's data)."""
-    for i in range(persons):
+    (the same validation and encryption as any client's data), POOL at a time."""
+    import concurrent.futures
+    import threading
+    local = threading.local()
+
+    def one(i):
+        if not hasattr(local, "api"):
+            local.api = Api(api.url, api.s.headers["Authorization"])
         body = fiscal.person(sex=random.choice("MF"),
                              birth="19%02d-0%d-1%d" % (random.randint(30, 99),
                                                        random.randint(1, 9), random.randint(0, 9)))
         body["residence"] = body["address"]["istat_code"] = TENANT
-        pid = api.call("POST", "/api/v1/persons", body)["id"]
-        cid = api.call("POST", "/api/v1/cases", {"person_id": pid})["id"]
+        pid = local.api.call("POST", "/api/v1/persons", body)["id"]
+        cid = local.api.call("POST", "/api/v1/cases", {"person_id": pid})["id"]
         for y in (2023, 2024):
-            api.call("POST", "/api/v1/interventions",
-                     intervention_body(pid, cid, sad, y, "P-%d-%d" % (i, y)))
+            local.api.call("POST", "/api/v1/interventions",
+                           intervention_body(pid, cid, sad, y, "P-%d-%d" % (i, y)))
         if (i + 1) % 200 == 0:
             log("loaded %d/%d persons through the API" % (i + 1, persons))
+
+    with concurrent.futures.ThreadPoolExecutor(POOL) as ex:
+        for f in [ex.submit(one, i) for i in range(persons)]:
+            f.result()
 
 
 def pick_targets(api, k):
@@ -282,11 +295,6 @@ def main():
             load_through_api(api, a.persons, sad)
         results["load_seconds"] = round(time.time() - t0, 1)
         superuser_sql("VACUUM ANALYZE")
-        counts = superuser_sql("SELECT (SELECT count(*) FROM person), "
-                               "(SELECT count(*) FROM intervention), "
-                               "(SELECT count(*) FROM flow_record)")[0]
-        results["data"] = dict(zip(("persons", "interventions", "flow_records"), counts))
-        log("data: %s" % results["data"])
 
         targets = pick_targets(api, 1 if a.smoke else 8)
         # The create workload writes into a case of its own, so that the list
@@ -299,9 +307,22 @@ def main():
                "create_case": create_case, "create_person": pid, "tenant": TENANT}
         # Flows requests first turn every changed intervention into its flow
         # records; the workload then pages through stored flows.
-        measure.drain_flows(url, ctx, cartella.pid)
+        gen = measure.drain_flows(url, ctx, cartella.pid)
+        results["flow_generation"] = {"interventions": gen[0], "cpu_s": gen[1]}
+        superuser_sql("VACUUM ANALYZE")
+        counts = superuser_sql("SELECT (SELECT count(*) FROM person), "
+                               "(SELECT count(*) FROM intervention), "
+                               "(SELECT count(*) FROM flow_record), "
+                               "(SELECT count(*) FROM person p JOIN tenant t "
+                               " ON t.id = p.tenant_id WHERE t.code = %s)", (TENANT,))[0]
+        results["data"] = dict(zip(("persons", "interventions", "flow_records",
+                                    "tenant_persons"), counts))
+        log("data: %s" % results["data"])
 
         scripts = capture.capture_all(url, ctx, WORKLOADS, os.path.join(a.out, "pgbench"))
+        if a.profile:
+            measure.profile(a, url, ctx, next(w for w in WORKLOADS if w.name == a.profile),
+                            cartella.pid, LOAD_CPU)
         if a.capture_only:
             log("pgbench scripts in %s" % os.path.join(a.out, "pgbench"))
             return

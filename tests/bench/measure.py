@@ -125,14 +125,20 @@ def bare_aggregate(script, outdir):
 
 # ---------------------------------------------------------------- SIUSS flows
 
-def pending_flows():
+def pending_flows(tenant_code):
+    """How many interventions of the tenant wait for their flow (the
+    condition of the server's waas_changed statement)."""
     import psycopg2
     c = psycopg2.connect(os.environ["CARTELLA_PG_SUPERUSER_URL"])
     try:
         with c.cursor() as cur:
-            cur.execute("SELECT count(*) FROM intervention i LEFT JOIN flow_state st "
+            cur.execute("SELECT count(*) FROM intervention i JOIN tenant t ON t.id = i.tenant_id "
+                        "JOIN person p ON p.tenant_id = i.tenant_id AND p.id = i.beneficiary_id "
+                        "LEFT JOIN flow_state st "
                         "ON st.tenant_id = i.tenant_id AND st.intervention_id = i.id "
-                        "WHERE st.intervention_id IS NULL OR st.intervention_version <> i.version")
+                        "WHERE t.code = %s AND (st.intervention_id IS NULL "
+                        "OR st.intervention_version <> i.version "
+                        "OR st.person_version <> p.version)", (tenant_code,))
             return cur.fetchone()[0]
     finally:
         c.close()
@@ -141,13 +147,13 @@ def pending_flows():
 def drain_flows(url, ctx, pid):
     """Lets Cartella turn every changed intervention into its flow (each
     flows request makes up to 1,000). Returns (interventions, CPU seconds)."""
-    before, cpu0 = pending_flows(), cpu_seconds(pid)
+    before, cpu0 = pending_flows(ctx["tenant"]), cpu_seconds(pid)
     for _ in range(100000):
         r = requests.get(url + "/waas/v1/flussi?since=99999999999999&limit=1",
                          headers={"Authorization": ctx["basic"]}, timeout=600)
         if r.status_code != 200:
             raise SystemExit("flows: %d %s" % (r.status_code, r.text[:300]))
-        if pending_flows() == 0:
+        if pending_flows(ctx["tenant"]) == 0:
             break
     return before, cpu_seconds(pid) - cpu0
 
@@ -227,7 +233,6 @@ def med(xs):
 
 def run_all(a, url, peer_url, ctx, workloads, scripts, cpid, ppid, load_cpu):
     d, runs = a.duration, []
-    gen = drain_flows(url, ctx, cpid)
     outdir = os.path.dirname(scripts[workloads[0].name].path)
     aggregate = bare_aggregate(scripts["spending_report"], outdir)
     for run in range(a.runs):
@@ -268,9 +273,7 @@ def run_all(a, url, peer_url, ctx, workloads, scripts, cpid, ppid, load_cpu):
         rss = memory_kib(pid, "VmRSS")
         p.wait()
         mem[who] = {"rss_256_kib": rss, "hwm_kib": memory_kib(pid, "VmHWM")}
-    return {"runs": runs, "memory": mem,
-            "flow_generation": {"interventions": gen[0], "cpu_s": gen[1]},
-            "summary": summarise(runs, workloads)}
+    return {"runs": runs, "memory": mem, "summary": summarise(runs, workloads)}
 
 
 def summarise(runs, workloads):
@@ -310,9 +313,10 @@ def markdown(results):
 
     lines = []
     data = results.get("data", {})
-    lines.append("Data: %s persons, %s interventions, %s SIUSS flow records. Pool %d, "
-                 "server and peer on CPU %s, load generators on CPU %s." % (
-                     data.get("persons"), data.get("interventions"), data.get("flow_records"),
+    lines.append("Data: %s persons (%s in the Comune measured), %s interventions, %s SIUSS "
+                 "flow records. Pool %d, server and peer on CPU %s, load generators on CPU %s." % (
+                     data.get("persons"), data.get("tenant_persons"), data.get("interventions"),
+                     data.get("flow_records"),
                      results["pool"], results["pinning"]["server"], results["pinning"]["load"]))
     if "summary" not in results:
         lines.append("")
@@ -354,3 +358,20 @@ def markdown(results):
             sum(x["non2xx"] for x in s.values())),
     ]
     return "\n".join(lines) + "\n"
+
+
+def profile(a, url, ctx, w, pid, load_cpu):
+    """perf record -g of the server during a wrk run of w; the report (by
+    symbol, children included) goes to OUT/perf-<workload>.txt."""
+    data = os.path.join(a.out, "perf-%s.data" % w.name)
+    rec = subprocess.Popen(["perf", "record", "-g", "-o", data, "-p", str(pid), "--",
+                            "sleep", str(max(2, round(a.duration)))],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if w.name == "siuss_flows":
+        drain_flows(url, ctx, pid)
+    wrk(load_cpu, url, ctx, w, a.duration)
+    rec.wait()
+    with open(os.path.join(a.out, "perf-%s.txt" % w.name), "w") as f:
+        subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
+                        "--percent-limit", "0.5", "-g", "none"], stdout=f,
+                       stderr=subprocess.DEVNULL)

@@ -66,7 +66,9 @@ const SQL = {
     'outcome, request_id, client, purpose, break_glass) ' +
     'SELECT $1, $2, $3::text[], $4, o.type, o.id, $7::smallint, $8, $9, coalesce(g.id::text, $10), ' +
     'g.id IS NOT NULL FROM unnest($5::text[], $6::uuid[]) AS o(type, id) ' +
-    'LEFT JOIN LATERAL (SELECT app.break_glass_purpose(o.type, o.id) AS id) g ON true',
+    'LEFT JOIN LATERAL (SELECT app.break_glass_purpose(o.type, o.id) AS id ' +
+    'WHERE (SELECT EXISTS (SELECT 1 FROM break_glass_grant b WHERE b.tenant_id = app.tenant() ' +
+    'AND b.user_id = app.user_id() AND b.expires_at > now()))) g ON true',
   personOne: `SELECT ${PERSON_COLUMNS} FROM person WHERE tenant_id = $1 AND id = $2`,
   personList: `SELECT ${PERSON_COLUMNS} FROM person WHERE tenant_id = $1 ` +
     'AND ($2::uuid IS NULL OR id > $2) AND ($3::bytea IS NULL OR fiscal_code_bidx = $3) ' +
