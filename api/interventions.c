@@ -613,17 +613,32 @@ int api_intervention_update(struct http_req *req)
 
 /* ---------------------------------------------------------------- list */
 
+/* The list with its optional filters. A list of one case's or one person's
+ * interventions names that condition outright, in a statement of its own:
+ * the generic plan PostgreSQL adopts for a prepared statement after a few
+ * runs cannot tell that an optional filter is present, and would walk every
+ * intervention of the tenant in date order. */
+#define IV_LIST_FILTERS                                                                            \
+	"AND ($2::date IS NULL OR (coalesce(i.start_date, i.delivery_date), i.id) < ($2, "         \
+	"$3::uuid)) "                                                                              \
+	"AND ($4::uuid IS NULL OR i.case_id = $4) "                                                \
+	"AND ($5::uuid IS NULL OR i.beneficiary_id = $5) "                                         \
+	"AND ($6::uuid IS NULL OR i.service_id = $6) "                                             \
+	"AND ($7::text IS NULL OR i.status = $7) "                                                 \
+	"AND ($8::date IS NULL OR coalesce(i.end_date, i.delivery_date, 'infinity') >= $8) "       \
+	"AND ($9::date IS NULL OR coalesce(i.start_date, i.delivery_date) <= $9) "                 \
+	"ORDER BY coalesce(i.start_date, i.delivery_date) DESC, i.id DESC LIMIT $10"
 static const struct db_stmt st_list = {
     "interventions_list",
-    "SELECT " IV_COLUMNS "WHERE i.tenant_id = $1 "
-    "AND ($2::date IS NULL OR (coalesce(i.start_date, i.delivery_date), i.id) < ($2, $3::uuid)) "
-    "AND ($4::uuid IS NULL OR i.case_id = $4) "
-    "AND ($5::uuid IS NULL OR i.beneficiary_id = $5) "
-    "AND ($6::uuid IS NULL OR i.service_id = $6) "
-    "AND ($7::text IS NULL OR i.status = $7) "
-    "AND ($8::date IS NULL OR coalesce(i.end_date, i.delivery_date, 'infinity') >= $8) "
-    "AND ($9::date IS NULL OR coalesce(i.start_date, i.delivery_date) <= $9) "
-    "ORDER BY coalesce(i.start_date, i.delivery_date) DESC, i.id DESC LIMIT $10",
+    "SELECT " IV_COLUMNS "WHERE i.tenant_id = $1 " IV_LIST_FILTERS,
+};
+static const struct db_stmt st_list_case = {
+    "interventions_list_case",
+    "SELECT " IV_COLUMNS "WHERE i.tenant_id = $1 AND i.case_id = $4 " IV_LIST_FILTERS,
+};
+static const struct db_stmt st_list_person = {
+    "interventions_list_person",
+    "SELECT " IV_COLUMNS "WHERE i.tenant_id = $1 AND i.beneficiary_id = $5 " IV_LIST_FILTERS,
 };
 
 static const struct db_stmt st_person_exists = {
@@ -713,7 +728,8 @@ int api_intervention_list(struct http_req *req)
 	                     to,
 	                     slimit};
 	PGresult *r;
-	rc = db_exec(req->arena, &st_list, 10, p, &r);
+	const struct db_stmt *st = p[3] ? &st_list_case : p[4] ? &st_list_person : &st_list;
+	rc = db_exec(req->arena, st, 10, p, &r);
 	if (rc != DB_OK)
 		return http_reply_db_error(req, rc);
 	json_t *items = json_array();

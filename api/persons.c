@@ -490,13 +490,29 @@ int api_person_read(struct http_req *req)
 	return person_reply(req, http_param(req, 0), 200);
 }
 
+/* The list with its optional filters ($2 cursor, $3 fiscal-code index, $4
+ * and $5 name indexes, $6 limit). A search names its index condition
+ * outright, in a statement of its own: the generic plan PostgreSQL adopts for
+ * a prepared statement after a few runs cannot tell that an optional filter
+ * is present, and would walk every person of the tenant in id order. */
+#define PERSON_LIST_FILTERS                                                                        \
+	"AND ($2::uuid IS NULL OR id > $2) "                                                       \
+	"AND ($3::bytea IS NULL OR fiscal_code_bidx = $3) "                                        \
+	"AND ($4::bytea[] IS NULL OR name_bidx = ANY ($4) OR surname_bidx = $5) "                  \
+	"ORDER BY id LIMIT $6"
 static const struct db_stmt st_list = {
     "persons_list",
+    "SELECT " PERSON_COLUMNS " FROM person WHERE tenant_id = $1 " PERSON_LIST_FILTERS,
+};
+static const struct db_stmt st_list_cf = {
+    "persons_list_cf",
+    "SELECT " PERSON_COLUMNS
+    " FROM person WHERE tenant_id = $1 AND fiscal_code_bidx = $3 " PERSON_LIST_FILTERS,
+};
+static const struct db_stmt st_list_names = {
+    "persons_list_names",
     "SELECT " PERSON_COLUMNS " FROM person WHERE tenant_id = $1 "
-    "AND ($2::uuid IS NULL OR id > $2) "
-    "AND ($3::bytea IS NULL OR fiscal_code_bidx = $3) "
-    "AND ($4::bytea[] IS NULL OR name_bidx = ANY ($4) OR surname_bidx = $5) "
-    "ORDER BY id LIMIT $6",
+    "AND (name_bidx = ANY ($4) OR surname_bidx = $5) " PERSON_LIST_FILTERS,
 };
 
 /* Builds the name-index candidates for q: every split of its words into
@@ -576,7 +592,7 @@ int api_person_list(struct http_req *req)
 	snprintf(slimit, sizeof slimit, "%d", limit + 1);
 	const char *p[6] = {req->principal.tenant_id, cursor, fidx, names, sidx, slimit};
 	PGresult *r;
-	rc = db_exec(req->arena, &st_list, 6, p, &r);
+	rc = db_exec(req->arena, fidx ? &st_list_cf : names ? &st_list_names : &st_list, 6, p, &r);
 	if (rc != DB_OK)
 		return http_reply_db_error(req, rc);
 	json_t *items = json_array();

@@ -70,11 +70,11 @@ const SQL = {
     'WHERE (SELECT EXISTS (SELECT 1 FROM break_glass_grant b WHERE b.tenant_id = app.tenant() ' +
     'AND b.user_id = app.user_id() AND b.expires_at > now()))) g ON true',
   personOne: `SELECT ${PERSON_COLUMNS} FROM person WHERE tenant_id = $1 AND id = $2`,
-  personList: `SELECT ${PERSON_COLUMNS} FROM person WHERE tenant_id = $1 ` +
+  personListCf: `SELECT ${PERSON_COLUMNS} FROM person WHERE tenant_id = $1 AND fiscal_code_bidx = $3 ` +
     'AND ($2::uuid IS NULL OR id > $2) AND ($3::bytea IS NULL OR fiscal_code_bidx = $3) ' +
     'AND ($4::bytea[] IS NULL OR name_bidx = ANY ($4) OR surname_bidx = $5) ORDER BY id LIMIT $6',
   caseOne: 'SELECT person_id, area FROM social_case WHERE tenant_id = $1 AND id = $2',
-  ivList: `SELECT ${IV_COLUMNS}WHERE i.tenant_id = $1 ` +
+  ivListCase: `SELECT ${IV_COLUMNS}WHERE i.tenant_id = $1 AND i.case_id = $4 ` +
     'AND ($2::date IS NULL OR (coalesce(i.start_date, i.delivery_date), i.id) < ($2, $3::uuid)) ' +
     'AND ($4::uuid IS NULL OR i.case_id = $4) AND ($5::uuid IS NULL OR i.beneficiary_id = $5) ' +
     'AND ($6::uuid IS NULL OR i.service_id = $6) AND ($7::text IS NULL OR i.status = $7) ' +
@@ -284,7 +284,7 @@ async function personSearch(client, who, req, audit) {
   const cf = String(req.query.fiscal_code || '').replace(/\s+/g, '').toUpperCase();
   if (!/^([A-Z0-9]{16}|[0-9]{11})$/.test(cf)) throw new HttpError(400, 'fiscal_code non valido');
   const bidx = await blindIndex(client, who.tenant, 'person.fiscal_code', cf);
-  const { rows } = await q(client, 'personList', [who.tenant, null, bidx, null, null, PAGE + 1]);
+  const { rows } = await q(client, 'personListCf', [who.tenant, null, bidx, null, null, PAGE + 1]);
   const items = [];
   for (const row of rows.slice(0, PAGE)) {
     const p = await personJson(client, who.tenant, row);
@@ -299,7 +299,7 @@ async function interventionList(client, who, req, audit) {
   const caseId = req.query.case_id;
   const { rows: c } = await q(client, 'caseOne', [who.tenant, caseId]);
   if (c.length !== 1) throw new HttpError(404, 'Risorsa non trovata');
-  const { rows } = await q(client, 'ivList',
+  const { rows } = await q(client, 'ivListCase',
     [who.tenant, null, null, caseId, null, null, null, null, null, PAGE + 1]);
   const items = rows.slice(0, PAGE).map(interventionJson);
   for (const i of items) audit.push(['intervention', i.id]);
