@@ -101,8 +101,11 @@ def server_env(port):
     env = dict(os.environ)
     for k in ("CARTELLA_OWNER_DATABASE_URL", "CARTELLA_PG_SUPERUSER_URL"):
         env.pop(k, None)
+    # One user makes all the load: the per-user budgets for searches and
+    # exports (server/ratelimit.c) would answer 429 within seconds.
     env.update(PORT=str(port), CARTELLA_THREADS=str(POOL), CARTELLA_LOG_LEVEL="warn",
-               CARTELLA_MAX_CONNECTIONS="2000", CARTELLA_PER_IP_CONNECTIONS="2000")
+               CARTELLA_MAX_CONNECTIONS="2000", CARTELLA_PER_IP_CONNECTIONS="2000",
+               CARTELLA_RATE_SEARCH="1000000", CARTELLA_RATE_EXPORT="1000000")
     return env
 
 
