@@ -100,7 +100,7 @@ json_t *rs_json(const struct rs_report *rep)
 		              (json_int_t)rep->users[a], "spending_per_user",
 		              rp_money_json(per_user, pu)));
 	}
-	int64_t per_user_all, per_capita;
+	int64_t per_user_all = 0, per_capita = 0;
 	bool pu_ok = rp_per_unit_cents(t.grand, rep->users_total, &per_user_all);
 	bool pc_ok =
 	    rep->population_known && rp_per_unit_cents(t.grand, rep->population, &per_capita);

@@ -77,6 +77,17 @@ void xw_open(struct xw *w, const char *name)
 	xw_raw(w, name);
 }
 
+/* True when p starts the UTF-8 of a code point XML 1.0 cannot carry even as
+ * a character reference: U+FFFE, U+FFFF, or a surrogate (ED A0..BF xx). JSON
+ * lets them through (\uFFFF), so a name typed with one would otherwise make
+ * the whole flow unreadable. Each is three bytes. */
+static bool xw_nonchar(const unsigned char *p)
+{
+	if (p[0] == 0xEF)
+		return p[1] == 0xBF && (p[2] == 0xBE || p[2] == 0xBF);
+	return p[0] == 0xED && p[1] >= 0xA0 && p[1] <= 0xBF && p[2] != '\0';
+}
+
 void xw_attr(struct xw *w, const char *name, const char *value)
 {
 	if (value == NULL)
@@ -111,10 +122,14 @@ void xw_attr(struct xw *w, const char *name, const char *value)
 			xw_raw(w, "&#13;");
 			break;
 		default:
-			if (*p < 0x20 || *p == 0x7f)
+			if (*p < 0x20 || *p == 0x7f) {
 				xw_raw(w, " ");
-			else
+			} else if (xw_nonchar(p)) {
+				xw_raw(w, " ");
+				p += 2;
+			} else {
 				xw_put(w, (const char *)p, 1);
+			}
 		}
 	}
 	xw_raw(w, "\"");

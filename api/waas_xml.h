@@ -28,8 +28,9 @@ struct xw *xw_new(struct arena *a, size_t max);
 void xw_open(struct xw *w, const char *name);
 
 /* ` name="value"` with value escaped (&, <, >, ", ' and the line breaks as
- * character references; other control characters, which XML 1.0 cannot
- * carry, become spaces). A NULL value writes nothing. */
+ * character references; other control characters and the non-characters
+ * U+FFFE/U+FFFF, which XML 1.0 cannot carry, become spaces). A NULL value
+ * writes nothing. */
 void xw_attr(struct xw *w, const char *name, const char *value);
 
 /* ">" after xw_open and its attributes. */

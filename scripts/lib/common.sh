@@ -29,6 +29,10 @@ CARTELLA_DEB_PACKAGES=(
 	wrk nghttp2-client util-linux
 )
 
+# What scripts/fuzz (and so scripts/test) adds: clang with libFuzzer and the
+# sanitizer runtimes, and libxml2 for the XML target's schema check.
+CARTELLA_FUZZ_DEB_PACKAGES=(clang libclang-rt-14-dev libxml2-dev)
+
 log() { printf '==> %s\n' "$*" >&2; }
 die() {
 	printf 'error: %s\n' "$*" >&2
@@ -39,10 +43,11 @@ is_root() { [[ "$(id -u)" -eq 0 ]]; }
 
 # ---------------------------------------------------------------- packages
 
-# Installs the Debian packages that are not installed yet.
+# cartella_install_deps [EXTRA...]: installs the Debian packages (the
+# project's list and EXTRA) that are not installed yet.
 cartella_install_deps() {
 	local pkg missing=()
-	for pkg in "${CARTELLA_DEB_PACKAGES[@]}"; do
+	for pkg in "${CARTELLA_DEB_PACKAGES[@]}" "$@"; do
 		if [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]]; then
 			missing+=("$pkg")
 		fi
