@@ -1,4 +1,5 @@
 #include "api/waas_xml.h"
+#include "server/alloc.h"
 #include "server/arena.h"
 
 #include <stdlib.h>
@@ -20,7 +21,7 @@ static bool xw_reserve(struct xw *w, size_t n)
 		cap *= 2;
 	if (cap > w->max)
 		cap = w->max;
-	char *nb = realloc(w->buf, cap);
+	char *nb = alloc_realloc(w->buf, cap);
 	if (nb == NULL) {
 		w->failed = true;
 		return false;
@@ -61,7 +62,7 @@ struct xw *xw_new(struct arena *a, size_t max)
 		return NULL;
 	w->max = max;
 	w->cap = 4096 < max ? 4096 : max;
-	w->buf = malloc(w->cap);
+	w->buf = alloc_malloc(w->cap);
 	if (w->buf == NULL)
 		return NULL;
 	w->buf[0] = '\0';

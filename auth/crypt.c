@@ -14,6 +14,7 @@
  *    transaction's id). Callers use no savepoints around key creation. */
 #include "auth/crypt.h"
 #include "auth/crypt_internal.h"
+#include "server/alloc.h"
 #include "server/arena.h"
 #include "server/db.h"
 #include "server/log.h"
@@ -374,7 +375,7 @@ static void crypt_store_locked(const char *tenant, enum crypt_kind kind, uint32_
 			if (crypt_capcache >= CRYPT_CACHE_MAX)
 				return;
 			size_t cap = crypt_capcache ? 2 * crypt_capcache : 16;
-			struct crypt_entry *grown = realloc(crypt_cache, cap * sizeof *grown);
+			struct crypt_entry *grown = alloc_realloc(crypt_cache, cap * sizeof *grown);
 			if (grown == NULL)
 				return;
 			crypt_cache = grown;

@@ -5,6 +5,7 @@
  * token; the key is found by kid in a file we were given, never fetched from
  * a header (jku, x5u, jwk are ignored); crit is refused. */
 #include "auth/jwt.h"
+#include "server/alloc.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -529,7 +530,7 @@ int jwt_verify(const struct jwt_keyset *ks, const char *token, const struct jwt_
 	size_t plen = (size_t)(dot2 - dot1 - 1);
 	size_t slen = len - (size_t)(dot2 + 1 - token);
 
-	buf = malloc(JWT_PART_MAX);
+	buf = alloc_malloc(JWT_PART_MAX);
 	if (buf == NULL) {
 		r = "out of memory";
 		goto out;

@@ -1,4 +1,5 @@
 #include "server/arena.h"
+#include "server/alloc.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -30,7 +31,7 @@ struct arena {
 /* Owns: nothing yet. Returns a fresh arena or NULL. */
 struct arena *arena_new(void)
 {
-	return calloc(1, sizeof(struct arena));
+	return alloc_calloc(1, sizeof(struct arena));
 }
 
 /* Owns: a and everything in it; releases them all. */
@@ -64,7 +65,7 @@ void *arena_alloc(struct arena *a, size_t size)
 	struct arena_block *b = a->head;
 	if (b == NULL || b->size - b->used < need) {
 		size_t bsize = need > ARENA_BLOCK ? need : ARENA_BLOCK;
-		b = malloc(sizeof(*b) + bsize);
+		b = alloc_malloc(sizeof(*b) + bsize);
 		if (b == NULL)
 			return NULL;
 		b->size = bsize;

@@ -1,4 +1,5 @@
 #include "server/db.h"
+#include "server/alloc.h"
 #include "server/arena.h"
 #include "server/log.h"
 #include "server/util.h"
@@ -60,7 +61,7 @@ static struct db_thread *db_thread(void)
 	pthread_once(&db_key_once, db_key_init);
 	struct db_thread *t = pthread_getspecific(db_key);
 	if (t == NULL) {
-		t = calloc(1, sizeof *t);
+		t = alloc_calloc(1, sizeof *t);
 		if (t == NULL)
 			return NULL;
 		if (pthread_setspecific(db_key, t) != 0) {

@@ -1,4 +1,5 @@
 #include "server/http.h"
+#include "server/alloc.h"
 #include "server/arena.h"
 #include "server/config.h"
 #include "server/db.h"
@@ -145,15 +146,16 @@ int http_reply_empty(struct http_req *req, int status)
 /* Dumps body (stolen) into the arena and sets it as the response. */
 static int http_reply_json_typed(struct http_req *req, int status, json_t *body, const char *type)
 {
+	/* Out of memory (no body to send, or no room to dump it): a static
+	 * answer, never another problem body that would need memory too. */
+	static const char oom[] = "{\"type\":\"/problems/internal\",\"title\":\"Errore "
+	                          "interno\",\"status\":500}";
 	if (body == NULL)
-		return http_reply_problem(req, PROBLEM_INTERNAL, NULL);
+		return http_reply_text(req, 500, "application/problem+json", oom, sizeof oom - 1);
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	if (text == NULL || arena_defer(req->arena, free, text) != 0) {
-		static const char oom[] = "{\"type\":\"/problems/internal\",\"title\":\"Errore "
-		                          "interno\",\"status\":500}";
+	if (text == NULL || arena_defer(req->arena, free, text) != 0)
 		return http_reply_text(req, 500, "application/problem+json", oom, sizeof oom - 1);
-	}
 	return http_reply_text(req, status, type, text, strlen(text));
 }
 
@@ -395,22 +397,47 @@ static struct http_req *http_req_new(struct MHD_Connection *c, const char *url, 
 	return req;
 }
 
-/* Queues req's response on MHD. Returns MHD_YES/MHD_NO. */
-static enum MHD_Result http_queue(struct http_req *req)
+static void http_reset_response(struct http_req *req);
+
+/* Replaces the prepared answer with 503 + Retry-After: an allocation failed
+ * while the request was served (alloc_failed), so nothing it prepared can
+ * be trusted to be whole. */
+static void http_reply_out_of_memory(struct http_req *req)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-	    req->resp_len, (void *)req->resp_body, MHD_RESPMEM_MUST_COPY);
-	if (resp == NULL)
-		return MHD_NO;
-	if (req->resp_type != NULL)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->resp_type);
+	http_reset_response(req);
+	http_add_header(req, "Retry-After", "1");
+	http_reply_problem(req, PROBLEM_UNAVAILABLE, NULL);
+}
+
+/* Adds the headers every response carries to resp. */
+static void http_common_headers(struct MHD_Response *resp, const char *request_id)
+{
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 	MHD_add_response_header(resp, "Content-Security-Policy",
 	                        "default-src 'none'; frame-ancestors 'none'");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-	MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+	MHD_add_response_header(resp, "X-Request-Id", request_id);
+	if (alloc_fail_enabled()) {
+		char n[24];
+		snprintf(n, sizeof n, "%lu", alloc_fail_count());
+		MHD_add_response_header(resp, "X-Cartella-Alloc-Count", n);
+	}
+}
+
+/* Queues req's response on MHD. Returns MHD_YES/MHD_NO. */
+static enum MHD_Result http_queue(struct http_req *req)
+{
+	if (alloc_failed() && req->status < 500)
+		http_reply_out_of_memory(req); /* never an answer built short of memory */
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+	    req->resp_len, (void *)req->resp_body, MHD_RESPMEM_MUST_COPY);
+	if (resp == NULL)
+		return MHD_NO;
+	if (req->resp_type != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->resp_type);
+	http_common_headers(resp, req->request_id);
 	for (int i = 0; i < req->nheaders; i++)
 		MHD_add_response_header(resp, req->headers[i].name, req->headers[i].value);
 	enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)req->status, resp);
@@ -505,9 +532,10 @@ static void http_take_body(struct http_req *req, const char *data, size_t size)
 		req->body_len = 0;
 		return;
 	}
-	char *nb = realloc(req->body, req->body_len + size + 1);
+	char *nb = alloc_realloc(req->body, req->body_len + size + 1);
 	if (nb == NULL) {
 		req->body_overflow = true;
+		req->body_oom = true;
 		free(req->body);
 		req->body = NULL;
 		req->body_len = 0;
@@ -522,6 +550,11 @@ static void http_take_body(struct http_req *req, const char *data, size_t size)
 /* Parses the complete body. Returns true when an error was prepared. */
 static bool http_parse_body(struct http_req *req)
 {
+	if (req->body_oom) {
+		http_add_header(req, "Retry-After", "1");
+		http_reply_problem(req, PROBLEM_UNAVAILABLE, NULL);
+		return true;
+	}
 	if (req->body_overflow) {
 		http_reply_problem(req, PROBLEM_PAYLOAD_TOO_LARGE, NULL);
 		return true;
@@ -655,6 +688,11 @@ static void http_run(struct http_req *req)
 				return;
 			}
 		}
+		if (alloc_failed()) {
+			db_rollback();
+			http_reply_out_of_memory(req);
+			return;
+		}
 		rc = db_commit();
 		if (rc == DB_OK)
 			return;
@@ -669,6 +707,24 @@ static void http_run(struct http_req *req)
 	http_reply_problem(req, PROBLEM_UNAVAILABLE, NULL);
 }
 
+/* Answers 503 with a static body when not even the request's state can be
+ * allocated. Returns MHD_YES/MHD_NO. */
+static enum MHD_Result http_queue_unavailable(struct MHD_Connection *c)
+{
+	static const char body[] = "{\"type\":\"/problems/unavailable\",\"title\":\"Servizio "
+	                           "temporaneamente non disponibile\",\"status\":503}";
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/problem+json");
+	MHD_add_response_header(resp, "Retry-After", "1");
+	http_common_headers(resp, "");
+	enum MHD_Result r = MHD_queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
 /* MHD access handler: called once with the headers, then per body chunk,
  * then once more with no data. */
 static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -680,9 +736,11 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, cons
 	(void)version;
 	struct http_req *req = *con_cls;
 	if (req == NULL) {
+		alloc_fail_arm_header(
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Cartella-Alloc-Fail"));
 		req = http_req_new(c, url, method);
 		if (req == NULL)
-			return MHD_NO;
+			return http_queue_unavailable(c);
 		*con_cls = req;
 		if (http_precheck(req))
 			return http_queue(req);
@@ -698,6 +756,7 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, cons
 		return MHD_YES;
 	}
 	http_conn_phase(req->hc, PHASE_SERVING);
+	alloc_failed_clear();
 	if (!http_parse_body(req))
 		http_run(req);
 	return http_queue(req);
@@ -735,6 +794,7 @@ static void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cl
 	struct http_conn *hc = http_conn_of(c);
 	http_conn_phase(hc, PHASE_RECEIVING);
 	arena_free(req->arena);
+	alloc_fail_disarm();
 	atomic_fetch_sub(&inflight, 1);
 }
 

@@ -72,7 +72,8 @@ struct http_req {
 	size_t body_len;
 	bool has_body;
 	bool body_overflow;
-	json_t *json; /* parsed body, owned */
+	bool body_oom; /* the body could not be stored: out of memory (503) */
+	json_t *json;  /* parsed body, owned */
 
 	int status;
 	const char *resp_body;

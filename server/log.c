@@ -1,4 +1,5 @@
 #include "server/log.h"
+#include "server/alloc.h"
 #include "server/util.h"
 
 #include <pthread.h>
@@ -70,7 +71,7 @@ void log_event(enum log_level level, const char *msg, json_t *fields)
 	text[len] = '\0';
 	char *line = NULL;
 	/* Append the newline in the same write. */
-	line = realloc(text, len + 2);
+	line = alloc_realloc(text, len + 2);
 	if (line == NULL) {
 		free(text);
 		return;

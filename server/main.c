@@ -15,6 +15,7 @@
 #include "auth/session.h"
 #include "auth/user_cli.h"
 #include "build_config.h"
+#include "server/alloc.h"
 #include "server/arena.h"
 #include "server/config.h"
 #include "server/db.h"
@@ -372,6 +373,7 @@ int main(int argc, char **argv)
 		return cmd_routes();
 	if (config_load() != 0)
 		return 2;
+	alloc_install_json();
 	if (password_init() != 0) {
 		fprintf(stderr, "cartella: cannot initialise libsodium\n");
 		return 1;
