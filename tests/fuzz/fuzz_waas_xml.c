@@ -7,8 +7,9 @@
  *   - whatever the values, the flow is well-formed XML (every value escaped);
  *   - a value without control characters reads back exactly as given;
  *   - when only the members waas_ps_check guards were replaced (fiscal code,
- *     names, birth year and place, INPS code, denomination, protocol) and the
- *     check lets the snapshot through, the flow is valid against the INPS
+ *     names, birth year and place, INPS code, denomination, protocol), the
+ *     sender's name is one the tenant table can hold, and the check lets the
+ *     snapshot through, the flow is valid against the INPS
  *     schema (PS_PSA_SINA201812.xsd, named by CARTELLA_SIUSS_XSD; without it
  *     only the first two checks run). */
 #include "api/waas_xml.h"
@@ -125,6 +126,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		if (strcmp(key, "ente_name") == 0) {
 			ente.name = json_string_value(v);
+			/* The tenant table holds names of 1 to 200 characters. */
+			size_t n = json_string_length(v);
+			only_guarded &= n >= 1 && n <= 200;
 		} else if (strcmp(key, "op") == 0) {
 			op = json_string_value(v)[0] == 'C' ? 'C' : 'I';
 		} else {
