@@ -1,6 +1,11 @@
-/* Field encryption at rest: the KEK, the per-tenant key rows in tenant_key,
- * a process cache of unwrapped keys, and the value and blind-index formats
- * (DESIGN §5.4; formats in auth/crypt.h and schema/003_keys.sql).
+/* Field encryption at rest: the KEK (and, during a KEK swap, the previous
+ * one), the per-tenant key rows in tenant_key and a process cache of
+ * unwrapped keys (DESIGN §5.4; formats in auth/crypt.h, auth/crypt_format.c
+ * and schema/003_keys.sql; the lifecycle in auth/keys*.c).
+ *
+ * A key row names the KEK that wrapped it (kek_fingerprint): it is
+ * unwrapped with the current KEK or the previous one, whichever has that
+ * fingerprint; new rows are always wrapped with the current KEK.
  *
  * Cache rules. A key is created inside the caller's transaction, which may
  * still roll back, so a cached key is never trusted on its own word:
@@ -11,7 +16,11 @@
  *  - the index key (one version, never rotated) is used from the cache
  *    without a query once its row has been seen committed, that is, not
  *    inserted by the transaction that read it (xmin differs from the
- *    transaction's id). Callers use no savepoints around key creation. */
+ *    transaction's id). Callers use no savepoints around key creation.
+ * The active data key is read through app.active_key_for_write (migration
+ * 018), which holds the tenant's shared key-rotation lock until the
+ * transaction ends, so `cartella keys reencrypt` can wait for writers that
+ * may still be using a version it is about to retire. */
 #include "auth/crypt.h"
 #include "auth/crypt_internal.h"
 #include "server/alloc.h"
@@ -20,8 +29,6 @@
 #include "server/log.h"
 #include "server/util.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -30,16 +37,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#define CRYPT_FINGERPRINT_INPUT "cartella-kek-fingerprint|v1"
-#define CRYPT_BIDX_LABEL        "cartella-bidx|"
-#define CRYPT_SUBKEY_LABEL      "cartella-subkey|"
-#define CRYPT_PLAIN_MAX         ((size_t)256 * 1024 * 1024)
-#define CRYPT_NAME_MAX          64
-#define CRYPT_CACHE_MAX         4096
-#define CRYPT_HDR_LEN           (1 + 4)
+#define CRYPT_SUBKEY_LABEL "cartella-subkey|"
+#define CRYPT_CACHE_MAX    4096
 
 enum crypt_kind { CRYPT_DATA, CRYPT_INDEX };
 static const char *const crypt_kind_names[] = {"data", "index"};
@@ -58,295 +58,10 @@ struct crypt_entry {
 static pthread_mutex_t crypt_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char *crypt_kek; /* sodium_malloc'd, read-only; NULL before crypt_init */
 static char crypt_fp[CRYPT_FINGERPRINT_LEN + 1];
+static unsigned char *crypt_prev_kek; /* the previous KEK during a swap, or NULL */
+static char crypt_prev_fp[CRYPT_FINGERPRINT_LEN + 1];
 static struct crypt_entry *crypt_cache; /* malloc'd array */
 static size_t crypt_ncache, crypt_capcache;
-
-/* ------------------------------------------------------------ pure parts */
-
-/* Writes v big-endian into out[4]. */
-static void crypt_be32_put(unsigned char *out, uint32_t v)
-{
-	out[0] = (unsigned char)(v >> 24);
-	out[1] = (unsigned char)(v >> 16);
-	out[2] = (unsigned char)(v >> 8);
-	out[3] = (unsigned char)v;
-}
-
-/* Returns the big-endian uint32 at in[4]. */
-static uint32_t crypt_be32_get(const unsigned char *in)
-{
-	return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 |
-	       (uint32_t)in[3];
-}
-
-/* Copies a UUID (already checked) lower-cased into out[37]. */
-static void crypt_uuid_lower(const char *id, char out[UTIL_UUID_LEN + 1])
-{
-	for (size_t i = 0; i < UTIL_UUID_LEN; i++) {
-		char c = id[i];
-		out[i] = (c >= 'A' && c <= 'F') ? (char)(c - 'A' + 'a') : c;
-	}
-	out[UTIL_UUID_LEN] = '\0';
-}
-
-/* True when s can be a piece of associated data: 1..63 bytes, no '|'. */
-static bool crypt_name_ok(const char *s)
-{
-	if (s == NULL || s[0] == '\0' || strchr(s, '|') != NULL)
-		return false;
-	return strnlen(s, CRYPT_NAME_MAX) < CRYPT_NAME_MAX;
-}
-
-/* Borrows path; writes into kek (caller-owned) and err. */
-int crypt_kek_read(const char *path, unsigned char *kek, char *err, size_t errn)
-{
-	int rc = -1, fd = -1;
-	if (path == NULL || path[0] == '\0') {
-		snprintf(err, errn,
-		         "CARTELLA_KEK_FILE is not set: the server needs a key-encryption key "
-		         "file (32 random bytes, mode 0600)");
-		goto out;
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		snprintf(err, errn, "key-encryption key file %s: cannot open: %s", path,
-		         strerror(errno));
-		goto out;
-	}
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		snprintf(err, errn, "key-encryption key file %s: cannot stat: %s", path,
-		         strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errn, "key-encryption key file %s is not a regular file", path);
-		goto out;
-	}
-	if ((st.st_mode & 077) != 0) {
-		snprintf(err, errn,
-		         "key-encryption key file %s is accessible by group or others (mode "
-		         "%04o): make it readable by the service only (chmod 600)",
-		         path, (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
-	if (st.st_size != CRYPT_KEY_LEN) {
-		snprintf(err, errn,
-		         "key-encryption key file %s must hold exactly %d bytes (it holds %lld)",
-		         path, CRYPT_KEY_LEN, (long long)st.st_size);
-		goto out;
-	}
-	size_t got = 0;
-	while (got < CRYPT_KEY_LEN) {
-		ssize_t n = read(fd, kek + got, CRYPT_KEY_LEN - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	unsigned char extra;
-	ssize_t more = got == CRYPT_KEY_LEN ? read(fd, &extra, 1) : -1;
-	if (got != CRYPT_KEY_LEN || more != 0) {
-		snprintf(err, errn,
-		         "key-encryption key file %s: could not read exactly %d bytes (did it "
-		         "change while being read?)",
-		         path, CRYPT_KEY_LEN);
-		goto out;
-	}
-	if (sodium_is_zero(kek, CRYPT_KEY_LEN)) {
-		snprintf(err, errn,
-		         "key-encryption key file %s holds only zero bytes: fill it with random "
-		         "bytes",
-		         path);
-		goto out;
-	}
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (rc != 0 && kek != NULL)
-		sodium_memzero(kek, CRYPT_KEY_LEN);
-	return rc;
-}
-
-/* Borrows kek; writes into out (caller-owned). */
-void crypt_kek_fingerprint(const unsigned char *kek, char out[CRYPT_FINGERPRINT_LEN + 1])
-{
-	unsigned char h[32];
-	crypto_generichash(h, sizeof h, (const unsigned char *)CRYPT_FINGERPRINT_INPUT,
-	                   strlen(CRYPT_FINGERPRINT_INPUT), kek, CRYPT_KEY_LEN);
-	util_hex(h, CRYPT_FINGERPRINT_LEN / 2, out);
-}
-
-/* Borrows ctx; writes into out (caller-owned). */
-int crypt_value_ad(const struct crypt_ctx *ctx, uint32_t key_version, char *out, size_t outn)
-{
-	if (ctx == NULL || !crypt_name_ok(ctx->table) || !crypt_name_ok(ctx->column) ||
-	    !util_is_uuid(ctx->tenant_id) || !util_is_uuid(ctx->row_id))
-		return -1;
-	char tenant[UTIL_UUID_LEN + 1], row[UTIL_UUID_LEN + 1];
-	crypt_uuid_lower(ctx->tenant_id, tenant);
-	crypt_uuid_lower(ctx->row_id, row);
-	int n = snprintf(out, outn, "%s|%s|%s|%s|%" PRIu32, ctx->table, ctx->column, tenant, row,
-	                 key_version);
-	if (n < 0 || (size_t)n >= outn)
-		return -1;
-	return n;
-}
-
-/* Borrows key, ad and plain; writes into out (caller-owned). */
-int crypt_seal(const unsigned char *key, uint32_t key_version, const char *ad, size_t adlen,
-               const unsigned char *plain, size_t len, unsigned char *out)
-{
-	if (len > CRYPT_PLAIN_MAX)
-		return -1;
-	out[0] = CRYPT_FORMAT_V1;
-	crypt_be32_put(out + 1, key_version);
-	unsigned char *nonce = out + CRYPT_HDR_LEN;
-	randombytes_buf(nonce, CRYPT_NONCE_LEN);
-	unsigned long long clen = 0;
-	if (crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + CRYPT_NONCE_LEN, &clen, plain, len,
-	                                               (const unsigned char *)ad, adlen, NULL,
-	                                               nonce, key) != 0)
-		return -1;
-	return clen == (unsigned long long)len + CRYPT_TAG_LEN ? 0 : -1;
-}
-
-/* Borrows in. */
-int crypt_header(const unsigned char *in, size_t inlen, uint32_t *key_version)
-{
-	if (in == NULL || inlen < CRYPT_OVERHEAD || in[0] != CRYPT_FORMAT_V1)
-		return -1;
-	*key_version = crypt_be32_get(in + 1);
-	return 0;
-}
-
-/* Borrows key, ad and in; writes into out (caller-owned). */
-int crypt_open(const unsigned char *key, const char *ad, size_t adlen, const unsigned char *in,
-               size_t inlen, unsigned char *out, size_t *outlen)
-{
-	uint32_t kv;
-	if (crypt_header(in, inlen, &kv) != 0)
-		return -1;
-	const unsigned char *nonce = in + CRYPT_HDR_LEN;
-	unsigned long long mlen = 0;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-	        out, &mlen, NULL, nonce + CRYPT_NONCE_LEN, inlen - CRYPT_HDR_LEN - CRYPT_NONCE_LEN,
-	        (const unsigned char *)ad, adlen, nonce, key) != 0)
-		return -1;
-	*outlen = (size_t)mlen;
-	return 0;
-}
-
-/* Associated data of a wrapped key into out; returns its length or -1. */
-static int crypt_wrap_ad(const char *kind, const char *tenant_id, uint32_t version, char *out,
-                         size_t outn)
-{
-	if (kind == NULL || (strcmp(kind, "data") != 0 && strcmp(kind, "index") != 0) ||
-	    !util_is_uuid(tenant_id) || version == 0)
-		return -1;
-	char tenant[UTIL_UUID_LEN + 1];
-	crypt_uuid_lower(tenant_id, tenant);
-	int n = snprintf(out, outn, "cartella-key|%s|%s|%" PRIu32, kind, tenant, version);
-	if (n < 0 || (size_t)n >= outn)
-		return -1;
-	return n;
-}
-
-/* Borrows kek and key; writes into out (caller-owned). */
-int crypt_wrap(const unsigned char *kek, const char *kind, const char *tenant_id, uint32_t version,
-               const unsigned char *key, unsigned char *out)
-{
-	char ad[128];
-	int adlen = crypt_wrap_ad(kind, tenant_id, version, ad, sizeof ad);
-	if (adlen < 0)
-		return -1;
-	randombytes_buf(out, CRYPT_NONCE_LEN);
-	unsigned long long clen = 0;
-	if (crypto_aead_xchacha20poly1305_ietf_encrypt(
-	        out + CRYPT_NONCE_LEN, &clen, key, CRYPT_KEY_LEN, (const unsigned char *)ad,
-	        (unsigned long long)adlen, NULL, out, kek) != 0)
-		return -1;
-	return clen == CRYPT_KEY_LEN + CRYPT_TAG_LEN ? 0 : -1;
-}
-
-/* Borrows kek and wrapped; writes into key (caller-owned). */
-int crypt_unwrap(const unsigned char *kek, const char *kind, const char *tenant_id,
-                 uint32_t version, const unsigned char *wrapped, size_t wlen, unsigned char *key)
-{
-	char ad[128];
-	int adlen = crypt_wrap_ad(kind, tenant_id, version, ad, sizeof ad);
-	unsigned long long mlen = 0;
-	if (adlen < 0 || wlen != CRYPT_WRAPPED_LEN ||
-	    crypto_aead_xchacha20poly1305_ietf_decrypt(
-	        key, &mlen, NULL, wrapped + CRYPT_NONCE_LEN, wlen - CRYPT_NONCE_LEN,
-	        (const unsigned char *)ad, (unsigned long long)adlen, wrapped, kek) != 0 ||
-	    mlen != CRYPT_KEY_LEN) {
-		sodium_memzero(key, CRYPT_KEY_LEN);
-		return -1;
-	}
-	return 0;
-}
-
-/* Borrows index_key, column and value; writes into out (caller-owned). */
-int crypt_blind(const unsigned char *index_key, const char *column, const unsigned char *value,
-                size_t len, unsigned char *out)
-{
-	if (column == NULL || column[0] == '\0')
-		return -1;
-	unsigned char ck[CRYPT_KEY_LEN];
-	crypto_generichash_state st;
-	int rc = crypto_generichash_init(&st, index_key, CRYPT_KEY_LEN, sizeof ck);
-	if (rc == 0)
-		rc = crypto_generichash_update(&st, (const unsigned char *)CRYPT_BIDX_LABEL,
-		                               strlen(CRYPT_BIDX_LABEL));
-	if (rc == 0)
-		rc = crypto_generichash_update(&st, (const unsigned char *)column, strlen(column));
-	if (rc == 0)
-		rc = crypto_generichash_final(&st, ck, sizeof ck);
-	if (rc == 0)
-		rc = crypto_generichash(out, CRYPT_BLIND_LEN, value, len, ck, sizeof ck);
-	sodium_memzero(&st, sizeof st);
-	sodium_memzero(ck, sizeof ck);
-	return rc == 0 ? 0 : -1;
-}
-
-/* Borrows in; returns arena-owned text. */
-char *crypt_bytea_text(struct arena *a, const unsigned char *in, size_t len)
-{
-	if (len > (SIZE_MAX - 3) / 2)
-		return NULL;
-	char *s = arena_alloc(a, 2 * len + 3);
-	if (s == NULL)
-		return NULL;
-	s[0] = '\\';
-	s[1] = 'x';
-	sodium_bin2hex(s + 2, 2 * len + 1, in, len);
-	return s;
-}
-
-/* Borrows text; *out is arena-owned. */
-int crypt_bytea_parse(struct arena *a, const char *text, unsigned char **out, size_t *len)
-{
-	if (text == NULL || text[0] != '\\' || text[1] != 'x')
-		return -1;
-	const char *hex = text + 2;
-	size_t hl = strlen(hex);
-	if (hl % 2 != 0)
-		return -1;
-	unsigned char *b = arena_alloc(a, hl / 2 + 1);
-	if (b == NULL)
-		return -1;
-	size_t bl = 0;
-	const char *end = NULL;
-	if (sodium_hex2bin(b, hl / 2 + 1, hex, hl, NULL, &bl, &end) != 0 || end != hex + hl ||
-	    bl != hl / 2)
-		return -1;
-	*out = b;
-	*len = bl;
-	return 0;
-}
 
 /* ------------------------------------------------------------ key cache */
 
@@ -434,8 +149,8 @@ static void crypt_forget_locked(void)
 
 static const struct db_stmt st_key_active = {
     "crypt_key_active",
-    CRYPT_KEY_COLUMNS "WHERE tenant_id = $1 AND kind = $2 AND retired_at IS NULL "
-                      "ORDER BY version DESC LIMIT 1",
+    "SELECT version, wrapped, kek_fingerprint, row_xmin, current_xact "
+    "FROM app.active_key_for_write($1, $2)",
 };
 
 static const struct db_stmt st_key_version = {
@@ -448,6 +163,17 @@ static const struct db_stmt st_key_create = {
     "INSERT INTO tenant_key (tenant_id, kind, version, wrapped, kek_fingerprint) "
     "VALUES ($1, $2, 1, $3::bytea, $4) ON CONFLICT DO NOTHING RETURNING version",
 };
+
+/* The loaded KEK whose fingerprint is fp (current or previous), or NULL.
+ * Needs the lock. */
+static const unsigned char *crypt_kek_for_locked(const char *fp)
+{
+	if (crypt_kek != NULL && strcmp(fp, crypt_fp) == 0)
+		return crypt_kek;
+	if (crypt_prev_kek != NULL && strcmp(fp, crypt_prev_fp) == 0)
+		return crypt_prev_kek;
+	return NULL;
+}
 
 /* A key row that is missing: the caller decides what that means. */
 #define CRYPT_NO_KEY (-101)
@@ -468,13 +194,7 @@ static int crypt_key_create(struct arena *a, const char *tenant, enum crypt_kind
 	char fp[CRYPT_FINGERPRINT_LEN + 1];
 	int rc = DB_ERROR;
 	crypto_aead_xchacha20poly1305_ietf_keygen(key);
-	pthread_mutex_lock(&crypt_lock);
-	int wrc = crypt_kek == NULL
-	              ? -1
-	              : crypt_wrap(crypt_kek, crypt_kind_names[kind], tenant, 1, key, wrapped);
-	util_strlcpy(fp, crypt_fp, sizeof fp);
-	pthread_mutex_unlock(&crypt_lock);
-	if (wrc != 0)
+	if (crypt_wrap_current(crypt_kind_names[kind], tenant, 1, key, wrapped, fp) != 0)
 		goto out;
 	const char *text = crypt_bytea_text(a, wrapped, sizeof wrapped);
 	if (text == NULL)
@@ -527,15 +247,16 @@ static int crypt_key_from_row(struct arena *a, PGresult *r, const char *tenant,
 	char ours[CRYPT_FINGERPRINT_LEN + 1] = "";
 	pthread_mutex_lock(&crypt_lock);
 	struct crypt_entry *e = crypt_find_locked(tenant, kind, *version);
+	const unsigned char *kek = crypt_kek_for_locked(row_fp);
 	if (crypt_kek == NULL) {
 		st = KEY_NO_KEK;
 	} else if (e != NULL && sodium_memcmp(e->wrapped, wrapped, CRYPT_WRAPPED_LEN) == 0) {
 		memcpy(key, e->key, CRYPT_KEY_LEN);
 		e->committed = e->committed || committed;
-	} else if (strcmp(row_fp, crypt_fp) != 0) {
+	} else if (kek == NULL) {
 		st = KEY_OTHER_KEK;
 		util_strlcpy(ours, crypt_fp, sizeof ours);
-	} else if (crypt_unwrap(crypt_kek, crypt_kind_names[kind], tenant, *version, wrapped, wlen,
+	} else if (crypt_unwrap(kek, crypt_kind_names[kind], tenant, *version, wrapped, wlen,
 	                        key) != 0) {
 		st = KEY_BAD_WRAP;
 		util_strlcpy(ours, crypt_fp, sizeof ours);
@@ -595,51 +316,121 @@ static int crypt_key_load(struct arena *a, const char *tenant, enum crypt_kind k
 
 /* ------------------------------------------------------------ interface */
 
-/* Borrows kek_path; owns the KEK memory it allocates until crypt_shutdown. */
-int crypt_init(const char *kek_path, char *err, size_t errn)
+/* Borrows path; returns the KEK in sodium_malloc'd read-only memory (the
+ * caller frees it with sodium_free) and its fingerprint in fp, or NULL with
+ * the reason in err. */
+unsigned char *crypt_kek_load(const char *path, char fp[CRYPT_FINGERPRINT_LEN + 1], char *err,
+                              size_t errn)
 {
 	if (sodium_init() < 0) {
 		snprintf(err, errn, "cannot initialise libsodium");
-		return -1;
+		return NULL;
 	}
 	unsigned char *kek = sodium_malloc(CRYPT_KEY_LEN);
 	if (kek == NULL) {
 		snprintf(err, errn, "cannot allocate protected memory for the key-encryption key");
-		return -1;
+		return NULL;
 	}
-	if (crypt_kek_read(kek_path, kek, err, errn) != 0) {
+	if (crypt_kek_read(path, kek, err, errn) != 0) {
 		sodium_free(kek);
-		return -1;
+		return NULL;
 	}
 	if (sodium_mprotect_readonly(kek) != 0) {
 		snprintf(err, errn, "cannot protect the key-encryption key memory");
 		sodium_free(kek);
-		return -1;
+		return NULL;
 	}
-	char fp[CRYPT_FINGERPRINT_LEN + 1];
 	crypt_kek_fingerprint(kek, fp);
+	return kek;
+}
+
+/* Loads the KEK at path and installs it as the current KEK (forgetting every
+ * cached key) or, with previous, as the previous one. Borrows path; owns the
+ * KEK memory until crypt_shutdown. Returns 0, or -1 with the reason in err. */
+static int crypt_install(const char *path, bool previous, char *err, size_t errn)
+{
+	char fp[CRYPT_FINGERPRINT_LEN + 1];
+	unsigned char *kek = crypt_kek_load(path, fp, err, errn);
+	if (kek == NULL)
+		return -1;
 	pthread_mutex_lock(&crypt_lock);
-	crypt_forget_locked();
-	if (crypt_kek != NULL)
-		sodium_free(crypt_kek);
-	crypt_kek = kek;
-	util_strlcpy(crypt_fp, fp, sizeof crypt_fp);
+	if (!previous)
+		crypt_forget_locked();
+	unsigned char **slot = previous ? &crypt_prev_kek : &crypt_kek;
+	if (*slot != NULL)
+		sodium_free(*slot);
+	*slot = kek;
+	util_strlcpy(previous ? crypt_prev_fp : crypt_fp, fp, CRYPT_FINGERPRINT_LEN + 1);
 	pthread_mutex_unlock(&crypt_lock);
-	log_event(LOGL_INFO, "key-encryption key loaded",
-	          json_pack("{s:s, s:s, s:s}", "component", "crypt", "kek_file", kek_path,
+	log_event(LOGL_INFO,
+	          previous ? "previous key-encryption key loaded (a KEK swap is under way)"
+	                   : "key-encryption key loaded",
+	          json_pack("{s:s, s:s, s:s}", "component", "crypt", "kek_file", path,
 	                    "kek_fingerprint", fp));
 	return 0;
 }
 
-/* Owns and releases the KEK and every cached key. */
+/* Borrows kek_path; owns the KEK memory it allocates until crypt_shutdown. */
+int crypt_init(const char *kek_path, char *err, size_t errn)
+{
+	return crypt_install(kek_path, false, err, errn);
+}
+
+/* Borrows path; owns the KEK memory it allocates until crypt_shutdown. */
+int crypt_init_previous(const char *path, char *err, size_t errn)
+{
+	return crypt_install(path, true, err, errn);
+}
+
+/* Writes into cur and prev (caller-owned; "" when not loaded). */
+void crypt_fingerprints(char cur[CRYPT_FINGERPRINT_LEN + 1], char prev[CRYPT_FINGERPRINT_LEN + 1])
+{
+	pthread_mutex_lock(&crypt_lock);
+	util_strlcpy(cur, crypt_kek ? crypt_fp : "", CRYPT_FINGERPRINT_LEN + 1);
+	util_strlcpy(prev, crypt_prev_kek ? crypt_prev_fp : "", CRYPT_FINGERPRINT_LEN + 1);
+	pthread_mutex_unlock(&crypt_lock);
+}
+
+/* Borrows everything; writes into key (caller-owned). */
+int crypt_unwrap_loaded(const char *fp, const char *kind, const char *tenant_id, uint32_t version,
+                        const unsigned char *wrapped, size_t wlen, unsigned char *key)
+{
+	pthread_mutex_lock(&crypt_lock);
+	const unsigned char *kek = crypt_kek_for_locked(fp);
+	int rc = kek == NULL ? CRYPT_KEK_UNKNOWN
+	         : crypt_unwrap(kek, kind, tenant_id, version, wrapped, wlen, key) == 0
+	             ? 0
+	             : CRYPT_KEK_MISMATCH;
+	pthread_mutex_unlock(&crypt_lock);
+	if (rc != 0)
+		sodium_memzero(key, CRYPT_KEY_LEN);
+	return rc;
+}
+
+/* Borrows everything; writes into wrapped and fp (caller-owned). */
+int crypt_wrap_current(const char *kind, const char *tenant_id, uint32_t version,
+                       const unsigned char *key, unsigned char *wrapped,
+                       char fp[CRYPT_FINGERPRINT_LEN + 1])
+{
+	pthread_mutex_lock(&crypt_lock);
+	int rc =
+	    crypt_kek == NULL ? -1 : crypt_wrap(crypt_kek, kind, tenant_id, version, key, wrapped);
+	util_strlcpy(fp, crypt_fp, CRYPT_FINGERPRINT_LEN + 1);
+	pthread_mutex_unlock(&crypt_lock);
+	return rc;
+}
+
+/* Owns and releases the KEKs and every cached key. */
 void crypt_shutdown(void)
 {
 	pthread_mutex_lock(&crypt_lock);
 	crypt_forget_locked();
 	if (crypt_kek != NULL)
 		sodium_free(crypt_kek);
-	crypt_kek = NULL;
-	crypt_fp[0] = '\0';
+	if (crypt_prev_kek != NULL)
+		sodium_free(crypt_prev_kek);
+	crypt_kek = crypt_prev_kek = NULL;
+	crypt_fp[0] = crypt_prev_fp[0] = '\0';
 	pthread_mutex_unlock(&crypt_lock);
 }
 

@@ -21,6 +21,11 @@ struct arena;
  * group or others). Returns 0, or -1 with the reason in err. */
 int crypt_init(const char *kek_path, char *err, size_t errn);
 
+/* Loads the previous KEK from path (same rules) during a KEK swap: key rows
+ * still wrapped by it unwrap too; nothing new is wrapped with it. Call after
+ * crypt_init. Returns 0, or -1 with the reason in err. */
+int crypt_init_previous(const char *path, char *err, size_t errn);
+
 /* Forgets every key (wipes memory). */
 void crypt_shutdown(void);
 

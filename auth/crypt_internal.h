@@ -1,6 +1,7 @@
-/* The pure parts of auth/crypt.c (no database, no process state), exposed
- * for tests/unit/test_crypt.c, and the key loader auth/crypt_bulk.c uses.
- * Only crypt.c, crypt_bulk.c and the tests include this. */
+/* The pure parts of field encryption (auth/crypt_format.c: no database, no
+ * process state), the KEK lookups of auth/crypt.c that the key lifecycle
+ * (auth/keys*.c) needs, and the key loader auth/crypt_bulk.c uses. Only
+ * auth/crypt*.c, auth/keys*.c and the unit tests include this. */
 #ifndef CARTELLA_CRYPT_INTERNAL_H
 #define CARTELLA_CRYPT_INTERNAL_H
 
@@ -17,6 +18,11 @@
 #define CRYPT_WRAPPED_LEN     (CRYPT_NONCE_LEN + CRYPT_KEY_LEN + CRYPT_TAG_LEN)
 #define CRYPT_FINGERPRINT_LEN 16 /* hex characters */
 #define CRYPT_AD_MAX          512
+#define CRYPT_HDR_LEN         (1 + 4)
+#define CRYPT_PLAIN_MAX       ((size_t)256 * 1024 * 1024)
+
+/* Copies a UUID (already checked) lower-cased into out[37]. */
+void crypt_uuid_lower(const char *id, char out[37]);
 
 /* Reads a KEK from path into kek (caller-owned, CRYPT_KEY_LEN bytes): the file
  * must be a regular file of exactly 32 bytes with no group or other
@@ -81,5 +87,34 @@ char *crypt_bytea_text(struct arena *a, const unsigned char *in, size_t len);
 /* Decodes hex bytea text ("\\x..."): *out is arena-owned, *len its length.
  * Returns 0, or -1 when text is not of that form (or on OOM). */
 int crypt_bytea_parse(struct arena *a, const char *text, unsigned char **out, size_t *len);
+
+/* ------------------------------------------------ the loaded KEKs (crypt.c) */
+
+/* Reads the KEK file at path (crypt_kek_read's rules) into sodium_malloc'd
+ * read-only memory, which the caller owns (sodium_free), and writes its
+ * fingerprint into fp. Returns NULL with the reason in err. */
+unsigned char *crypt_kek_load(const char *path, char fp[CRYPT_FINGERPRINT_LEN + 1], char *err,
+                              size_t errn);
+
+/* Writes the fingerprints of the current and the previous KEK into cur and
+ * prev ("" when not loaded). */
+void crypt_fingerprints(char cur[CRYPT_FINGERPRINT_LEN + 1], char prev[CRYPT_FINGERPRINT_LEN + 1]);
+
+/* Unwraps a key row wrapped by the KEK of fingerprint fp, which must be the
+ * current or the previous one, into key (caller-owned, CRYPT_KEY_LEN).
+ * Returns 0, CRYPT_KEK_UNKNOWN (no loaded KEK has that fingerprint) or
+ * CRYPT_KEK_MISMATCH (the row does not authenticate under it); key is wiped
+ * on failure. */
+#define CRYPT_KEK_UNKNOWN  (-1)
+#define CRYPT_KEK_MISMATCH (-2)
+int crypt_unwrap_loaded(const char *fp, const char *kind, const char *tenant_id, uint32_t version,
+                        const unsigned char *wrapped, size_t wlen, unsigned char *key);
+
+/* Wraps key for (kind, tenant, version) under the current KEK into
+ * wrapped[CRYPT_WRAPPED_LEN] and writes that KEK's fingerprint into fp.
+ * Returns 0, or -1 when no KEK is loaded. */
+int crypt_wrap_current(const char *kind, const char *tenant_id, uint32_t version,
+                       const unsigned char *key, unsigned char *wrapped,
+                       char fp[CRYPT_FINGERPRINT_LEN + 1]);
 
 #endif

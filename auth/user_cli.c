@@ -1,6 +1,7 @@
 #include "auth/user_cli.h"
 #include "auth/password.h"
 #include "auth/crypt.h"
+#include "auth/keys.h"
 #include "auth/policy.h"
 #include "auth/totp_store.h"
 #include "auth/users.h"
@@ -233,12 +234,12 @@ static int user_totp_enrol(struct arena *ar, const struct user_args *a)
 {
 	struct users_account u;
 	unsigned char secret[TOTP_SECRET_LEN];
-	char b32[TOTP_BASE32_LEN + 1], err[256];
+	char b32[TOTP_BASE32_LEN + 1], err[512];
 	char codes[TOTP_RECOVERY_COUNT][TOTP_RECOVERY_SHOWN];
 	int st = user_lookup(ar, a, &u);
 	if (st != 0)
 		return st;
-	if (crypt_init(config.kek_file, err, sizeof err) != 0) {
+	if (keys_open(err, sizeof err) != 0) {
 		fprintf(stderr, "cartella user: %s\n", err);
 		return 1;
 	}

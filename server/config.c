@@ -33,6 +33,7 @@ static const struct config_key keys[] = {
     STR("CARTELLA_OWNER_DATABASE_URL", owner_database_url),
     STR("CARTELLA_BIND", bind),
     STR("CARTELLA_KEK_FILE", kek_file),
+    STR("CARTELLA_KEK_PREVIOUS_FILE", kek_previous_file),
     STR("CARTELLA_PDND_CONFIG", pdnd_config),
     INT("PORT", port, 1, 65535),
     INT("CARTELLA_THREADS", threads, 1, 256),

@@ -11,6 +11,7 @@ struct config {
 	char owner_database_url[1024]; /* CARTELLA_OWNER_DATABASE_URL: migrations */
 	char bind[64];                 /* CARTELLA_BIND */
 	char kek_file[512];            /* CARTELLA_KEK_FILE */
+	char kek_previous_file[512];   /* CARTELLA_KEK_PREVIOUS_FILE: during a KEK swap */
 	char pdnd_config[512];         /* CARTELLA_PDND_CONFIG: PDND e-services (optional) */
 	int port;                      /* PORT */
 	int threads;                   /* CARTELLA_THREADS */

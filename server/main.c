@@ -9,6 +9,7 @@
 #include "auth/audit_seal.h"
 #include "auth/authn.h"
 #include "auth/crypt.h"
+#include "auth/keys.h"
 #include "auth/password.h"
 #include "auth/pdnd.h"
 #include "auth/policy.h"
@@ -45,6 +46,7 @@ static void usage(FILE *f)
 	           "              check the seal of the audit trail (exit 1 if broken)\n"
 	           "  export siuss --tenant CODE --from DATE --to DATE [--out FILE]\n"
 	           "              write the SIUSS PS/PSA batch file of a period (manual upload)\n"
+	           "  keys ...    key status and rotation (cartella keys help)\n"
 	           "  demo [--persons N [--seed S] [--append]]\n"
 	           "              load the small demo through the API handlers, or N\n"
 	           "              synthetic persons in bulk (docs/performance.md)\n"
@@ -62,22 +64,24 @@ static const struct http_hooks hooks = {
     .audit = audit_record,
 };
 
-/* What serve and demo share: the keyring, the database as the application
- * role, the route table checked against the policy. Returns 0, or -1 after
+/* What serve and demo share: the database as the application role, the
+ * keyring (every tenant key checked), the route table checked against the
+ * policy. Returns 0, or -1 after
  * logging why the process must not go on. */
 static int setup_core(void)
 {
-	char err[256];
+	char err[512];
 	if (config.database_url[0] == '\0') {
 		log_fmt(LOGL_ERROR, "DATABASE_URL is not set");
 		return -1;
 	}
-	if (crypt_init(config.kek_file, err, sizeof err) != 0)
-		goto refuse;
 	if (config.pdnd_config[0] != '\0' && pdnd_load(config.pdnd_config, err, sizeof err) != 0)
 		goto refuse;
 	db_configure(config.database_url, config.statement_timeout_ms);
 	if (db_check_app_role(err, sizeof err) != 0)
+		goto refuse;
+	/* Every tenant key must unwrap before anything is served. */
+	if (keys_open(err, sizeof err) != 0)
 		goto refuse;
 	size_t nroutes = 0;
 	const struct route *routes = api_routes(&nroutes);
@@ -196,16 +200,18 @@ static int cmd_audit(int argc, char **argv)
 	}
 	if (argc == 3)
 		code = argv[2];
-	char err[256];
+	char err[512];
 	if (config.database_url[0] == '\0') {
 		fprintf(stderr, "cartella audit verify: DATABASE_URL is not set\n");
 		return 2;
 	}
-	if (crypt_init(config.kek_file, err, sizeof err) != 0) {
+	db_configure(config.database_url, config.statement_timeout_ms);
+	if (keys_open(err, sizeof err) != 0) {
 		fprintf(stderr, "cartella audit verify: %s\n", err);
+		db_disconnect();
+		crypt_shutdown();
 		return 2;
 	}
-	db_configure(config.database_url, config.statement_timeout_ms);
 	int status = 2;
 	struct arena *a = arena_new();
 	PGresult *r = NULL;
@@ -395,6 +401,8 @@ int main(int argc, char **argv)
 		return cmd_export(argc - 2, argv + 2);
 	if (strcmp(cmd, "demo") == 0)
 		return cmd_demo(argc - 2, argv + 2);
+	if (strcmp(cmd, "keys") == 0)
+		return keys_cli(argc - 2, argv + 2);
 	fprintf(stderr, "cartella: unknown command %s\n", cmd);
 	usage(stderr);
 	return 2;

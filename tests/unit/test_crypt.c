@@ -380,6 +380,48 @@ static void cleanup(void)
 	rmdir(tmpdir);
 }
 
+/* The current and the previous KEK: a key row unwraps with the one whose
+ * fingerprint it names; an unknown fingerprint and a row that does not
+ * authenticate are told apart; new rows are wrapped with the current KEK. */
+static void test_two_keks(void)
+{
+	unsigned char k1[CRYPT_KEY_LEN], k2[CRYPT_KEY_LEN], key[CRYPT_KEY_LEN], out[CRYPT_KEY_LEN];
+	unsigned char w[CRYPT_WRAPPED_LEN];
+	char fp1[CRYPT_FINGERPRINT_LEN + 1], fp2[CRYPT_FINGERPRINT_LEN + 1];
+	char cur[CRYPT_FINGERPRINT_LEN + 1], prev[CRYPT_FINGERPRINT_LEN + 1],
+	    fp[CRYPT_FINGERPRINT_LEN + 1];
+	char err[512];
+	const char *tenant = "0b6f0c2e-8f0e-4b8e-9d43-3d3c1f1b2a10";
+	randombytes_buf(k1, sizeof k1);
+	randombytes_buf(k2, sizeof k2);
+	randombytes_buf(key, sizeof key);
+	crypt_kek_fingerprint(k1, fp1);
+	crypt_kek_fingerprint(k2, fp2);
+	CHECK(crypt_init(write_file("kek-new", k2, 32, 0600), err, sizeof err) == 0);
+	CHECK(crypt_init_previous(write_file("kek-old", k1, 32, 0600), err, sizeof err) == 0);
+	crypt_fingerprints(cur, prev);
+	CHECK(strcmp(cur, fp2) == 0 && strcmp(prev, fp1) == 0);
+
+	CHECK(crypt_wrap(k1, "data", tenant, 3, key, w) == 0);
+	CHECK(crypt_unwrap_loaded(fp1, "data", tenant, 3, w, sizeof w, out) == 0);
+	CHECK(memcmp(out, key, sizeof key) == 0);
+	CHECK(crypt_unwrap_loaded(fp2, "data", tenant, 3, w, sizeof w, out) == CRYPT_KEK_MISMATCH);
+	CHECK(sodium_is_zero(out, sizeof out));
+	CHECK(crypt_unwrap_loaded("00000000deadbeef", "data", tenant, 3, w, sizeof w, out) ==
+	      CRYPT_KEK_UNKNOWN);
+	CHECK(crypt_unwrap_loaded(fp1, "data", tenant, 4, w, sizeof w, out) == CRYPT_KEK_MISMATCH);
+
+	CHECK(crypt_wrap_current("data", tenant, 5, key, w, fp) == 0);
+	CHECK(strcmp(fp, fp2) == 0);
+	CHECK(crypt_unwrap(k2, "data", tenant, 5, w, sizeof w, out) == 0);
+	CHECK(memcmp(out, key, sizeof key) == 0);
+
+	crypt_shutdown();
+	crypt_fingerprints(cur, prev);
+	CHECK(cur[0] == '\0' && prev[0] == '\0');
+	CHECK(crypt_wrap_current("data", tenant, 5, key, w, fp) == -1);
+}
+
 int main(void)
 {
 	CHECK(sodium_init() >= 0);
@@ -393,6 +435,7 @@ int main(void)
 	test_value_ad();
 	test_values();
 	test_wrap();
+	test_two_keks();
 	test_blind(a);
 	test_bytea(a);
 	test_decrypt_malformed(a);
