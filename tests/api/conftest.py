@@ -303,6 +303,43 @@ class Db:
         return [r[0] for r in rows]
 
 
+def create_scratch_database(name):
+    """Creates database name owned by the owner role and prepares it as
+    scripts/lib/common.sh prepares the real one. Returns (owner_url,
+    app_url, Db as superuser); drop it with drop_scratch_database."""
+    su_url = os.environ["CARTELLA_PG_SUPERUSER_URL"]
+    owner_url = os.environ["CARTELLA_OWNER_DATABASE_URL"]
+    owner = urllib.parse.unquote(urllib.parse.urlsplit(owner_url).username)
+    su = psycopg2.connect(su_url)
+    try:
+        su.autocommit = True
+        with su.cursor() as cur:
+            cur.execute('CREATE DATABASE "%s" OWNER "%s"' % (name, owner))
+    finally:
+        su.close()
+    sc = psycopg2.connect(url_with_db(su_url, name))
+    try:
+        sc.autocommit = True
+        with sc.cursor() as cur:
+            cur.execute('ALTER SCHEMA public OWNER TO "%s"' % owner)
+            cur.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+            cur.execute("GRANT USAGE ON SCHEMA public TO cartella_app")
+    finally:
+        sc.close()
+    return (url_with_db(owner_url, name), url_with_db(os.environ["DATABASE_URL"], name),
+            Db(url_with_db(su_url, name)))
+
+
+def drop_scratch_database(name):
+    su = psycopg2.connect(os.environ["CARTELLA_PG_SUPERUSER_URL"])
+    try:
+        su.autocommit = True
+        with su.cursor() as cur:
+            cur.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+    finally:
+        su.close()
+
+
 def fresh_report_year(db):
     """A year Y for a report test such that nothing in the database touches
     Y-2 .. Y+1 (open-ended periodic interventions run into every later year,

@@ -3,14 +3,13 @@
 import csv
 import os
 import re
-import urllib.parse
 
 import psycopg2
 import pytest
 import requests
 
-from conftest import (AMBITO, ASSAGO, CORSICO, HTTP_TIMEOUT, Db, login_body, random_name,
-                      url_with_db)
+from conftest import (AMBITO, ASSAGO, CORSICO, HTTP_TIMEOUT, Db, create_scratch_database,
+                      drop_scratch_database, login_body, random_name)
 
 TENANT_OWNED = ["user_role", "session"]
 
@@ -166,30 +165,14 @@ def test_migrate_again_is_a_no_op(cli, db):
 
 
 @pytest.fixture
-def scratch_db(db_super):
+def scratch_db():
     """A new empty database owned by the owner role; dropped afterwards.
     Yields (owner_url, app_url, Db as superuser)."""
-    owner_url = os.environ["CARTELLA_OWNER_DATABASE_URL"]
-    owner = urllib.parse.unquote(urllib.parse.urlsplit(owner_url).username)
     name = "scratch_" + random_name("")
-    su = db_super()
-    su.autocommit = True
-    with su.cursor() as cur:
-        cur.execute('CREATE DATABASE "%s" OWNER "%s"' % (name, owner))
-    # As scripts/lib/common.sh prepares the real database.
-    sc = db_super(name)
-    sc.autocommit = True
-    with sc.cursor() as cur:
-        cur.execute('ALTER SCHEMA public OWNER TO "%s"' % owner)
-        cur.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
-        cur.execute("GRANT USAGE ON SCHEMA public TO cartella_app")
-    sc.close()
     try:
-        yield (url_with_db(owner_url, name), url_with_db(os.environ["DATABASE_URL"], name),
-               Db(url_with_db(os.environ["CARTELLA_PG_SUPERUSER_URL"], name)))
+        yield create_scratch_database(name)
     finally:
-        with su.cursor() as cur:
-            cur.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+        drop_scratch_database(name)
 
 
 def test_migrate_a_fresh_database_then_refuse_a_newer_one(cli, scratch_db):
