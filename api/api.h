@@ -84,6 +84,8 @@ int api_intervention_update(struct http_req *req);
 int api_waas_flows(struct http_req *req);
 int api_waas_outcomes(struct http_req *req);
 int api_siuss_batch(struct http_req *req);
+/* GET /api/v1/reports/data-quality (api/data_quality.c). */
+int api_report_data_quality(struct http_req *req);
 
 /* households.c */
 int api_household_list(struct http_req *req);

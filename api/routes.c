@@ -117,6 +117,8 @@ static const struct route routes[] = {
     {"POST", "/api/v1/extracts", api_extract_run, "extract.run", ROUTE_RATE_EXPORT},
     {"GET", "/api/v1/reports/siuss-batch", api_siuss_batch, "report.siuss_batch",
      ROUTE_RATE_EXPORT},
+    {"GET", "/api/v1/reports/data-quality", api_report_data_quality, "report.data_quality",
+     ROUTE_RATE_EXPORT},
     {"GET", "/waas/v1/status", api_status, "waas.status.read", 0},
     {"GET", "/waas/v1/flussi", api_waas_flows, "waas.flows.read", 0},
     {"POST", "/waas/v1/esiti", api_waas_outcomes, "waas.outcomes.write", 0},

@@ -5,6 +5,7 @@
  * docs/reporting.md says where every XML field comes from. */
 #include "api/waas.h"
 #include "api/api.h"
+#include "api/sinba.h"
 #include "api/validate.h"
 #include "auth/crypt.h"
 #include "server/arena.h"
@@ -42,8 +43,7 @@ static const struct {
     {95, "20"},  {104, "20"}, {105, "20"}, {106, "20"}, {107, "20"}, {111, "20"},
 };
 
-/* The region code of municipality istat (6 digits), or NULL when unknown. */
-static const char *waas_region(const char *istat)
+const char *waas_region(const char *istat)
 {
 	if (istat == NULL || strlen(istat) != 6)
 		return NULL;
@@ -82,7 +82,8 @@ void waas_ms_rfc3339(long long ms, char out[32])
 	"p.given_name_enc, p.birth_place_enc, p.birth_year, p.sex, p.citizenship, "                \
 	"p.residence_istat, "                                                                      \
 	"(SELECT to_char(e.signed_on, 'YYYY-MM-DD') FROM isee e WHERE e.tenant_id = i.tenant_id "  \
-	"   AND e.dsu_protocol = i.dsu_protocol ORDER BY e.signed_on DESC LIMIT 1) "
+	"   AND e.dsu_protocol = i.dsu_protocol ORDER BY e.signed_on DESC LIMIT 1), "              \
+	"s.isee_linked, i.case_id "
 #define WS_FROM                                                                                    \
 	"FROM intervention i "                                                                     \
 	"JOIN person p ON p.tenant_id = i.tenant_id AND p.id = i.beneficiary_id "                  \
@@ -124,37 +125,39 @@ enum {
 	W_CITIZENSHIP,
 	W_RESIDENCE,
 	W_DSU_DATE,
+	W_ISEE_LINKED,
+	W_CASE,
 	W__COUNT
 };
 
-/* Column c of row, or NULL when SQL NULL. */
-static const char *ws_col(PGresult *r, int row, int c)
+const char *waas_col(PGresult *r, int row, int c)
 {
 	return PQgetisnull(r, row, c) ? NULL : PQgetvalue(r, row, c);
 }
 
-/* True when boolean column c of row is true. */
-static bool ws_true(PGresult *r, int row, int c)
+bool waas_true(PGresult *r, int row, int c)
 {
-	const char *v = ws_col(r, row, c);
+	const char *v = waas_col(r, row, c);
 	return v != NULL && v[0] == 't';
 }
 
-/* Whether the export rules let intervention row out at all (restriction
- * aside): not cancelled, an exported service, in charge when the service
- * (or its code, A2.16-A2.29) is exported only for persons in charge. */
-static bool ws_exportable(PGresult *r, int row)
+bool waas_exportable(const char *status, bool never_export, bool only_in_charge, const char *code,
+                     bool in_charge)
 {
-	const char *code = ws_col(r, row, W_INPS);
-	if (strcmp(PQgetvalue(r, row, W_STATUS), "cancelled") == 0 || ws_true(r, row, W_NEVER) ||
-	    code == NULL)
+	if (strcmp(status, "cancelled") == 0 || never_export || code == NULL)
 		return false;
-	bool in_charge = ws_true(r, row, W_IN_CHARGE);
 	bool charge_code = strncmp(code, "A2.", 3) == 0 && strlen(code) >= 5 &&
 	                   strncmp(code + 3, "16", 2) >= 0 && strncmp(code + 3, "29", 2) <= 0;
-	if ((ws_true(r, row, W_ONLY_IN_CHARGE) || charge_code) && !in_charge)
-		return false;
-	return true;
+	return !((only_in_charge || charge_code) && !in_charge);
+}
+
+/* Whether the export rules let intervention row out at all (restriction
+ * aside): waas_exportable on the row's columns. */
+static bool ws_exportable(PGresult *r, int row)
+{
+	return waas_exportable(PQgetvalue(r, row, W_STATUS), waas_true(r, row, W_NEVER),
+	                       waas_true(r, row, W_ONLY_IN_CHARGE), waas_col(r, row, W_INPS),
+	                       waas_true(r, row, W_IN_CHARGE));
 }
 
 /* Decrypts person column (fiscal_code, surname, ...) of row into *out (NULL
@@ -196,7 +199,7 @@ static void ws_set(json_t *snap, const char *key, const char *v)
  * and (positive or zero_ok). */
 static void ws_cents(json_t *snap, const char *key, PGresult *r, int row, int c, bool zero_ok)
 {
-	const char *v = ws_col(r, row, c);
+	const char *v = waas_col(r, row, c);
 	if (v == NULL)
 		return;
 	long long cents = strtoll(v, NULL, 10);
@@ -211,8 +214,8 @@ static void ws_cents(json_t *snap, const char *key, PGresult *r, int row, int c,
  * year (the XSD's rule), months delivered in the start year, monthly amount. */
 static void ws_periodic(json_t *snap, PGresult *r, int row)
 {
-	const char *start = ws_col(r, row, W_START);
-	const char *end = ws_col(r, row, W_END);
+	const char *start = waas_col(r, row, W_START);
+	const char *end = waas_col(r, row, W_END);
 	ws_set(snap, "start", start);
 	int sm = atoi(start + 5), em = 12;
 	if (end != NULL && strncmp(end, start, 4) == 0) {
@@ -225,21 +228,61 @@ static void ws_periodic(json_t *snap, PGresult *r, int row)
 	ws_cents(snap, "monthly", r, row, W_MONTHLY, false);
 }
 
+bool waas_shares_add_up(const struct waas_money *m)
+{
+	long long sum = 0;
+	bool any = false;
+	const char *shares[3] = {m->share_tenant, m->share_user, m->share_health};
+	for (int k = 0; k < 3; k++)
+		if (shares[k] != NULL) {
+			sum += strtoll(shares[k], NULL, 10);
+			any = true;
+		}
+	const char *cost = m->monthly ? m->monthly : m->total;
+	return any && cost != NULL && sum == strtoll(cost, NULL, 10);
+}
+
+void waas_shares_checks(const struct waas_money *m, struct waas_issues *out)
+{
+	bool any = m->share_tenant || m->share_user || m->share_health;
+	if (any && !waas_shares_add_up(m))
+		waas_issue_add(
+		    out, "shares_not_adding_up",
+		    "le quote (ente, utente, SSN) non sommano all'importo: il flusso non "
+		    "le riporta",
+		    false);
+}
+
+void waas_period_checks(const struct waas_money *m, struct waas_issues *out)
+{
+	if (strcmp(m->nature, "periodic") == 0 && m->end == NULL &&
+	    (strcmp(m->status, "ended") == 0 || strcmp(m->status, "suspended") == 0))
+		waas_issue_add(
+		    out, "periodic_without_end_date",
+		    "prestazione periodica conclusa o sospesa senza data di fine: i mesi "
+		    "contano fino a dicembre (e negli anni seguenti)",
+		    false);
+}
+
+/* The money fields of row for the shared rules (borrowed from r). */
+static struct waas_money ws_money(PGresult *r, int row)
+{
+	struct waas_money m = {
+	    PQgetvalue(r, row, W_NATURE),   waas_col(r, row, W_END),
+	    PQgetvalue(r, row, W_STATUS),   waas_col(r, row, W_MONTHLY),
+	    waas_col(r, row, W_TOTAL),      waas_col(r, row, W_SHARE_TENANT),
+	    waas_col(r, row, W_SHARE_USER), waas_col(r, row, W_SHARE_HEALTH),
+	};
+	return m;
+}
+
 /* The co-payment shares, when they add up to the cost (the XSD's rule: given
  * quotas sum to the monthly or one-off amount); a zero Ente or SSN quota is
  * left out (they must be positive), a zero user quota is kept. */
 static void ws_shares(json_t *snap, PGresult *r, int row)
 {
-	long long sum = 0;
-	bool any = false;
-	for (int c = W_SHARE_TENANT; c <= W_SHARE_HEALTH; c++)
-		if (ws_col(r, row, c) != NULL) {
-			sum += strtoll(ws_col(r, row, c), NULL, 10);
-			any = true;
-		}
-	const char *cost =
-	    ws_col(r, row, W_MONTHLY) ? ws_col(r, row, W_MONTHLY) : ws_col(r, row, W_TOTAL);
-	if (!any || cost == NULL || sum != strtoll(cost, NULL, 10))
+	struct waas_money m = ws_money(r, row);
+	if (!waas_shares_add_up(&m))
 		return;
 	ws_cents(snap, "share_ente", r, row, W_SHARE_TENANT, false);
 	ws_cents(snap, "share_utente", r, row, W_SHARE_USER, true);
@@ -247,10 +290,12 @@ static void ws_shares(json_t *snap, PGresult *r, int row)
 }
 
 /* Builds the snapshot of row into *snap (a new JSON object, owned by the
- * arena) and its data-quality refusal (*refusal, NULL when it can be sent).
- * Returns a db_rc or CRYPT_INTEGRITY. */
+ * arena) and its data-quality refusal (*refusal, NULL when it can be sent);
+ * when issues is not NULL, every finding on the row (refusals and what the
+ * flow would misstate) is appended to it. Returns a db_rc or
+ * CRYPT_INTEGRITY. */
 static int ws_snapshot(struct http_req *req, PGresult *r, int row, json_t **snap,
-                       const char **refusal)
+                       const char **refusal, struct waas_issues *issues)
 {
 	const char *cf, *surname, *given, *place;
 	int rc = ws_dec(req, r, row, W_CF_ENC, "fiscal_code", &cf);
@@ -265,18 +310,18 @@ static int ws_snapshot(struct http_req *req, PGresult *r, int row, json_t **snap
 	json_t *s = json_object();
 	if (s == NULL || arena_defer(req->arena, (void (*)(void *))json_decref, s) != 0)
 		return DB_ERROR;
-	const char *kind = ws_col(r, row, W_CF_KIND);
+	const char *kind = waas_col(r, row, W_CF_KIND);
 	if (kind != NULL && strcmp(kind, "temporary") == 0)
 		cf = NULL;
 	ws_set(s, "cf", ws_upper(req, cf));
 	ws_set(s, "surname", ws_upper(req, surname));
 	ws_set(s, "name", ws_upper(req, given));
-	ws_set(s, "birth_year", ws_col(r, row, W_BIRTH_YEAR));
+	ws_set(s, "birth_year", waas_col(r, row, W_BIRTH_YEAR));
 	ws_set(s, "birth_place", ws_upper(req, place));
 	ws_set(s, "sex", strcmp(PQgetvalue(r, row, W_SEX), "F") == 0 ? "2" : "1");
-	const char *cit = ws_col(r, row, W_CITIZENSHIP);
+	const char *cit = waas_col(r, row, W_CITIZENSHIP);
 	ws_set(s, "citizenship", cit ? cit : "990");
-	const char *residence = ws_col(r, row, W_RESIDENCE);
+	const char *residence = waas_col(r, row, W_RESIDENCE);
 	if (residence != NULL) {
 		ws_set(s, "country", "380");
 		ws_set(s, "comune", residence);
@@ -284,17 +329,17 @@ static int ws_snapshot(struct http_req *req, PGresult *r, int row, json_t **snap
 	}
 	const char *means = PQgetvalue(r, row, W_MEANS);
 	ws_set(s, "means_test", means);
-	const char *dsu = ws_col(r, row, W_DSU);
-	if (strcmp(means, "1") == 0 && dsu != NULL && ws_col(r, row, W_DSU_DATE) != NULL) {
+	const char *dsu = waas_col(r, row, W_DSU);
+	if (strcmp(means, "1") == 0 && dsu != NULL && waas_col(r, row, W_DSU_DATE) != NULL) {
 		char year[5] = {0};
 		memcpy(year, dsu + 10, 4); /* INPS-ISEE-YYYY-... */
 		ws_set(s, "dsu_number", dsu);
 		ws_set(s, "dsu_year", year);
-		ws_set(s, "dsu_date", ws_col(r, row, W_DSU_DATE));
+		ws_set(s, "dsu_date", waas_col(r, row, W_DSU_DATE));
 	}
-	ws_set(s, "code", ws_col(r, row, W_INPS));
-	ws_set(s, "denomination", ws_col(r, row, W_DENOMINATION));
-	const char *protocol = ws_col(r, row, W_PROTOCOL);
+	ws_set(s, "code", waas_col(r, row, W_INPS));
+	ws_set(s, "denomination", waas_col(r, row, W_DENOMINATION));
+	const char *protocol = waas_col(r, row, W_PROTOCOL);
 	if (protocol == NULL) { /* the intervention id, 32 hex digits */
 		char *hex = arena_strdup(req->arena, PQgetvalue(r, row, W_ID));
 		size_t k = 0;
@@ -311,17 +356,30 @@ static int ws_snapshot(struct http_req *req, PGresult *r, int row, json_t **snap
 		ws_periodic(s, r, row);
 	} else {
 		ws_set(s, "nature", "2");
-		ws_set(s, "delivery", ws_col(r, row, W_DELIVERY));
+		ws_set(s, "delivery", waas_col(r, row, W_DELIVERY));
 		ws_cents(s, "total", r, row, W_TOTAL, false);
 	}
 	ws_shares(s, r, row);
-	ws_set(s, "hours", ws_col(r, row, W_HOURS));
-	bool in_charge = ws_true(r, row, W_IN_CHARGE);
+	ws_set(s, "hours", waas_col(r, row, W_HOURS));
+	bool in_charge = waas_true(r, row, W_IN_CHARGE);
 	ws_set(s, "in_charge", in_charge ? "1" : "2");
 	if (in_charge)
-		ws_set(s, "area", ws_col(r, row, W_AREA));
+		ws_set(s, "area", waas_col(r, row, W_AREA));
 	*snap = s;
-	*refusal = waas_ps_check(s);
+	struct waas_issues local = {.n = 0};
+	struct waas_issues *is = issues ? issues : &local;
+	waas_ps_checks(s, is);
+	*refusal = waas_first_refusal(is);
+	if (issues != NULL) {
+		struct waas_money m = ws_money(r, row);
+		waas_shares_checks(&m, issues);
+		waas_period_checks(&m, issues);
+		if (waas_true(r, row, W_ISEE_LINKED) && (means[0] == '2' || means[0] == '4'))
+			waas_issue_add(issues, "isee_linked_without_means_test",
+			               "servizio legato all'ISEE con prova dei mezzi 2 o 4: la "
+			               "prestazione risulta non agevolata",
+			               false);
+	}
 	return DB_OK;
 }
 
@@ -341,6 +399,14 @@ int waas_snapshot_load(struct http_req *req, const char *id, const char *stored,
 }
 
 /* ------------------------------------------------------------- sync */
+
+const char *waas_snapshot_text(struct http_req *req, json_t *snap)
+{
+	char *t = json_dumps(snap, JSON_COMPACT | JSON_SORT_KEYS);
+	const char *out = t ? arena_strdup(req->arena, t) : NULL;
+	free(t);
+	return out;
+}
 
 static const struct db_stmt st_lock = {
     "waas_lock",
@@ -363,11 +429,11 @@ static const struct db_stmt st_emit = {
     "WITH n AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms, "
     "                  (clock_timestamp() AT TIME ZONE 'Europe/Rome')::date AS day), "
     "s AS (SELECT coalesce(max(day_seq), 0) + 1 AS seq FROM flow_record, n "
-    "       WHERE tenant_id = $1 AND flow_type = 'PS' AND flow_day = n.day) "
+    "       WHERE tenant_id = $1 AND flow_type = $9 AND flow_day = n.day) "
     "INSERT INTO flow_record (tenant_id, id, flow_type, flow_id, flow_day, day_seq, ts_flusso, "
     "                         operation, intervention_id, intervention_version, person_id, "
     "                         payload_enc) "
-    "SELECT $1, $2, 'PS', $3 || '.PS.' || to_char(n.day, 'YYYYMMDD') || '.' "
+    "SELECT $1, $2, $9, $3 || '.' || $9 || '.' || to_char(n.day, 'YYYYMMDD') || '.' "
     "       || lpad(s.seq::text, 7, '0'), n.day, s.seq, "
     "       greatest(n.ms, coalesce((SELECT max(ts_flusso) FROM flow_record "
     "                                 WHERE tenant_id = $1), 0) + 1), "
@@ -384,10 +450,8 @@ static const struct db_stmt st_state = {
     "refusal = EXCLUDED.refusal, checked_at = clock_timestamp()",
 };
 
-/* Appends one flow of operation op ("I"/"C") with snapshot text plain for
- * row; *id receives its id (arena-owned). Returns a db_rc. */
-static int ws_emit(struct http_req *req, PGresult *r, int row, const char *belfiore, const char *op,
-                   const char *plain, const char **id)
+int waas_emit(struct http_req *req, const struct waas_emit_of *of, const char *op,
+              const char *plain, const char **id)
 {
 	char *fid = arena_alloc(req->arena, UTIL_UUID_LEN + 1);
 	if (fid == NULL)
@@ -398,16 +462,21 @@ static int ws_emit(struct http_req *req, PGresult *r, int row, const char *belfi
 	int rc = crypt_encrypt(req->arena, &ctx, plain, strlen(plain), &enc);
 	if (rc != DB_OK)
 		return rc;
-	const char *p[8] = {req->principal.tenant_id,
-	                    fid,
-	                    belfiore,
-	                    op,
-	                    PQgetvalue(r, row, W_ID),
-	                    PQgetvalue(r, row, W_VERSION),
-	                    PQgetvalue(r, row, W_PERSON),
-	                    enc};
+	const char *p[9] = {
+	    req->principal.tenant_id, fid,           of->belfiore, op,      of->intervention_id,
+	    of->intervention_version, of->person_id, enc,          of->type};
 	*id = fid;
-	return db_exec(req->arena, &st_emit, 8, p, NULL);
+	return db_exec(req->arena, &st_emit, 9, p, NULL);
+}
+
+/* Appends one PS flow of operation op ("I"/"C") with snapshot text plain
+ * for row; *id receives its id (arena-owned). Returns a db_rc. */
+static int ws_emit(struct http_req *req, PGresult *r, int row, const char *belfiore, const char *op,
+                   const char *plain, const char **id)
+{
+	struct waas_emit_of of = {"PS", belfiore, PQgetvalue(r, row, W_ID),
+	                          PQgetvalue(r, row, W_VERSION), PQgetvalue(r, row, W_PERSON)};
+	return waas_emit(req, &of, op, plain, id);
 }
 
 /* Brings one changed intervention (row of st_changed) up to date: emits the
@@ -415,7 +484,7 @@ static int ws_emit(struct http_req *req, PGresult *r, int row, const char *belfi
  * CRYPT_INTEGRITY. */
 static int ws_sync_one(struct http_req *req, PGresult *r, int row, const char *belfiore)
 {
-	const char *current = ws_col(r, row, W_CURRENT);
+	const char *current = waas_col(r, row, W_CURRENT);
 	const char *refusal = NULL;
 	const char *cur_text = NULL, *new_text = NULL;
 	int rc = DB_OK;
@@ -424,27 +493,23 @@ static int ws_sync_one(struct http_req *req, PGresult *r, int row, const char *b
 		rc = waas_snapshot_load(req, current, PQgetvalue(r, row, W_CURRENT_PAYLOAD), &old);
 		if (rc != DB_OK)
 			return rc;
-		char *t = json_dumps(old, JSON_COMPACT | JSON_SORT_KEYS);
-		cur_text = t ? arena_strdup(req->arena, t) : NULL;
-		free(t);
+		cur_text = waas_snapshot_text(req, old);
 		if (cur_text == NULL)
 			return DB_ERROR;
 	}
 	/* Restricted persons (GDPR art. 18) never appear in a flow: nothing is
 	 * sent for them, not even a cancellation. */
-	if (!ws_true(r, row, W_RESTRICTED) && ws_exportable(r, row)) {
+	if (!waas_true(r, row, W_RESTRICTED) && ws_exportable(r, row)) {
 		json_t *snap;
-		rc = ws_snapshot(req, r, row, &snap, &refusal);
+		rc = ws_snapshot(req, r, row, &snap, &refusal, NULL);
 		if (rc != DB_OK)
 			return rc;
 		if (refusal == NULL) {
-			char *t = json_dumps(snap, JSON_COMPACT | JSON_SORT_KEYS);
-			new_text = t ? arena_strdup(req->arena, t) : NULL;
-			free(t);
+			new_text = waas_snapshot_text(req, snap);
 			if (new_text == NULL)
 				return DB_ERROR;
 		}
-	} else if (ws_true(r, row, W_RESTRICTED)) {
+	} else if (waas_true(r, row, W_RESTRICTED)) {
 		cur_text = NULL; /* keep the current flow as it is */
 	}
 	const char *keep = current;
@@ -478,6 +543,8 @@ int waas_sync(struct http_req *req, const struct waas_ente *ente)
 		rc = db_exec(req->arena, &st_changed, 1, p, &r);
 	for (int i = 0; rc == DB_OK && i < PQntuples(r); i++)
 		rc = ws_sync_one(req, r, i, ente->belfiore);
+	if (rc == DB_OK)
+		rc = sinba_sync(req, ente->belfiore);
 	return rc;
 }
 
@@ -495,9 +562,9 @@ int waas_ente_load(struct http_req *req, struct waas_ente *e, bool *ok)
 	int rc = db_exec(req->arena, &st_ente, 1, p, &r);
 	if (rc != DB_OK || PQntuples(r) != 1)
 		return rc;
-	e->belfiore = ws_col(r, 0, 0);
-	e->name = ws_col(r, 0, 1);
-	e->operator_cf = ws_col(r, 0, 2);
+	e->belfiore = waas_col(r, 0, 0);
+	e->name = waas_col(r, 0, 1);
+	e->operator_cf = waas_col(r, 0, 2);
 	*ok = e->belfiore != NULL && e->operator_cf != NULL;
 	return DB_OK;
 }
@@ -506,9 +573,7 @@ int waas_ente_load(struct http_req *req, struct waas_ente *e, bool *ok)
 
 static const struct db_stmt st_batch = {
     "waas_batch",
-    "SELECT " WS_COLUMNS WS_FROM "WHERE i.tenant_id = $1 AND NOT p.restricted "
-    "AND coalesce(i.start_date, i.delivery_date) <= $3::date "
-    "AND coalesce(i.end_date, i.delivery_date, 'infinity'::date) >= $2::date "
+    "SELECT " WS_COLUMNS WS_FROM "WHERE i.tenant_id = $1 AND NOT p.restricted " WAAS_PERIOD
     "ORDER BY p.id, coalesce(i.start_date, i.delivery_date), i.id",
 };
 
@@ -531,7 +596,7 @@ int waas_batch_items(struct http_req *req, const char *from, const char *to,
 			continue;
 		json_t *snap;
 		const char *refusal;
-		rc = ws_snapshot(req, r, i, &snap, &refusal);
+		rc = ws_snapshot(req, r, i, &snap, &refusal, NULL);
 		if (rc != DB_OK)
 			return rc;
 		if (refusal != NULL) {
@@ -546,6 +611,34 @@ int waas_batch_items(struct http_req *req, const char *from, const char *to,
 			return DB_ERROR;
 	}
 	return DB_OK;
+}
+
+/* ------------------------------------------------------------- data quality */
+
+static const struct db_stmt st_quality = {
+    "waas_quality",
+    "SELECT " WS_COLUMNS WS_FROM WAAS_QUALITY_JOIN
+    "WHERE i.tenant_id = $1 " WAAS_QUALITY_WHERE WAAS_PERIOD "ORDER BY i.created_at, i.id",
+};
+
+int waas_ps_quality(struct http_req *req, const char *from, const char *to, waas_finding_fn fn,
+                    void *ctx)
+{
+	PGresult *r;
+	const char *p[3] = {req->principal.tenant_id, from, to};
+	int rc = db_exec(req->arena, &st_quality, 3, p, &r);
+	for (int i = 0; rc == DB_OK && i < PQntuples(r); i++) {
+		if (!ws_exportable(r, i))
+			continue;
+		struct waas_issues is = {.n = 0};
+		json_t *snap;
+		const char *refusal;
+		rc = ws_snapshot(req, r, i, &snap, &refusal, &is);
+		for (size_t k = 0; rc == DB_OK && k < is.n; k++)
+			rc = fn(ctx, "intervention", PQgetvalue(r, i, W_ID),
+			        PQgetvalue(r, i, W_PERSON), waas_col(r, i, W_CASE), &is.v[k]);
+	}
+	return rc;
 }
 
 /* ------------------------------------------------------------- per intervention */
@@ -575,7 +668,7 @@ int waas_intervention_flows(struct http_req *req, const char *id, json_t **out,
 		return DB_ERROR;
 	for (int i = 0; i < PQntuples(r); i++) {
 		if (i == 0)
-			*refusal = ws_col(r, 0, 7);
+			*refusal = waas_col(r, 0, 7);
 		if (PQgetisnull(r, i, 0))
 			continue;
 		char ts[32];

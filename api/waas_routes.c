@@ -6,6 +6,7 @@
  * (the PDND voucher names it), never by a parameter. Bodies and problems
  * follow the INPS contract, whose Problem has no other members. */
 #include "api/api.h"
+#include "api/sinba.h"
 #include "api/waas.h"
 #include "auth/crypt.h"
 #include "server/arena.h"
@@ -84,7 +85,7 @@ static int waas_since(struct http_req *req, long long *out)
 
 static const struct db_stmt st_flows = {
     "waas_flows",
-    "SELECT f.id, f.flow_id, f.ts_flusso, f.operation, f.payload_enc, f.person_id "
+    "SELECT f.id, f.flow_id, f.ts_flusso, f.operation, f.payload_enc, f.person_id, f.flow_type "
     "FROM flow_record f JOIN person p ON p.tenant_id = f.tenant_id AND p.id = f.person_id "
     "WHERE f.tenant_id = $1 AND f.ts_flusso > $2::bigint AND NOT p.restricted "
     "ORDER BY f.ts_flusso LIMIT $3::int",
@@ -100,10 +101,14 @@ static int waas_entry(struct http_req *req, const struct waas_ente *ente, PGresu
 	if (rc != DB_OK)
 		return rc;
 	struct waas_item item = {snap, PQgetvalue(r, i, 3)[0]};
+	bool sinba = strcmp(PQgetvalue(r, i, 6), "SINBA") == 0;
 	struct xw *w = xw_new(req->arena, WAAS_XML_MAX);
 	if (w == NULL)
 		return DB_ERROR;
-	waas_ps_render(w, ente, PQgetvalue(r, i, 1), &item, 1);
+	if (sinba)
+		sinba_render(w, ente, PQgetvalue(r, i, 1), &snap, 1);
+	else
+		waas_ps_render(w, ente, PQgetvalue(r, i, 1), &item, 1);
 	if (w->failed)
 		return DB_ERROR;
 	size_t b64len = sodium_base64_ENCODED_LEN(w->len, sodium_base64_VARIANT_ORIGINAL);
@@ -116,7 +121,7 @@ static int waas_entry(struct http_req *req, const struct waas_ente *ente, PGresu
 	waas_ms_rfc3339(strtoll(PQgetvalue(r, i, 2), NULL, 10), ts);
 	*out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "codice_ente", ente->belfiore,
 	                 "denominazione_ente", ente->name, "id_flusso", PQgetvalue(r, i, 1), "tipo",
-	                 "PS_PSA_SINA", "ts_flusso", ts, "flusso", b64);
+	                 sinba ? "SINBA" : "PS_PSA_SINA", "ts_flusso", ts, "flusso", b64);
 	if (*out == NULL)
 		return DB_ERROR;
 	return http_audit_object(req, "person", PQgetvalue(r, i, 5)) == 0 ? DB_OK : DB_ERROR;

@@ -89,13 +89,10 @@ static bool xw_nonchar(const unsigned char *p)
 	return p[0] == 0xED && p[1] >= 0xA0 && p[1] <= 0xBF && p[2] != '\0';
 }
 
-void xw_attr(struct xw *w, const char *name, const char *value)
+/* Appends value escaped (&, <, >, ", ' and the line breaks as character
+ * references; other control characters become spaces). */
+static void xw_escaped(struct xw *w, const char *value)
 {
-	if (value == NULL)
-		return;
-	xw_raw(w, " ");
-	xw_raw(w, name);
-	xw_raw(w, "=\"");
 	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
 		switch (*p) {
 		case '&':
@@ -133,7 +130,25 @@ void xw_attr(struct xw *w, const char *name, const char *value)
 			}
 		}
 	}
+}
+
+void xw_attr(struct xw *w, const char *name, const char *value)
+{
+	if (value == NULL)
+		return;
+	xw_raw(w, " ");
+	xw_raw(w, name);
+	xw_raw(w, "=\"");
+	xw_escaped(w, value);
 	xw_raw(w, "\"");
+}
+
+void xw_text_element(struct xw *w, const char *name, const char *text)
+{
+	xw_open(w, name);
+	xw_open_end(w);
+	xw_escaped(w, text);
+	xw_close(w, name);
 }
 
 void xw_open_end(struct xw *w)
@@ -246,8 +261,7 @@ static void ps_beneficiario(struct xw *w, json_t *snap)
 	xw_empty_end(w);
 }
 
-void waas_ps_render(struct xw *w, const struct waas_ente *ente, const char *name,
-                    const struct waas_item *items, size_t n)
+void waas_flow_open(struct xw *w, const struct waas_ente *ente, const char *name)
 {
 	xw_open(w, "Flusso");
 	xw_attr(w, "xmlns", "http://inps.it/Casellario");
@@ -263,6 +277,12 @@ void waas_ps_render(struct xw *w, const struct waas_ente *ente, const char *name
 	xw_attr(w, "CFOperatore", ente->operator_cf);
 	xw_empty_end(w);
 	xw_close(w, "IdentificazioneFlusso");
+}
+
+void waas_ps_render(struct xw *w, const struct waas_ente *ente, const char *name,
+                    const struct waas_item *items, size_t n)
+{
+	waas_flow_open(w, ente, name);
 	const char *open_cf = NULL;
 	for (size_t i = 0; i < n; i++) {
 		const char *cf = snap_s(items[i].snap, "cf");
@@ -308,38 +328,83 @@ static bool ps_len(const char *s, size_t lo, size_t hi)
 	return n >= lo && n <= hi;
 }
 
-const char *waas_ps_check(json_t *snap)
+void waas_issue_add(struct waas_issues *is, const char *rule, const char *message, bool refusal)
+{
+	if (is->n >= WAAS_MAX_ISSUES)
+		return;
+	is->v[is->n].rule = rule;
+	is->v[is->n].message = message;
+	is->v[is->n].refusal = refusal;
+	is->n++;
+}
+
+const char *waas_first_refusal(const struct waas_issues *is)
+{
+	for (size_t i = 0; i < is->n; i++)
+		if (is->v[i].refusal)
+			return is->v[i].message;
+	return NULL;
+}
+
+void waas_residence_checks(const char *country, const char *comune, const char *region,
+                           struct waas_issues *out)
+{
+	if (country == NULL)
+		waas_issue_add(out, "residence_missing",
+		               "comune di residenza (codice ISTAT) mancante", true);
+	else if (strcmp(country, "380") == 0 && (region == NULL || comune == NULL))
+		waas_issue_add(out, "residence_region_unknown",
+		               "regione del comune di residenza sconosciuta", true);
+}
+
+void waas_ps_checks(json_t *snap, struct waas_issues *out)
 {
 	const char *cf = snap_s(snap, "cf");
 	if (cf == NULL)
-		return "beneficiario senza codice fiscale";
+		waas_issue_add(out, "fiscal_code_missing", "beneficiario senza codice fiscale",
+		               true);
 	/* The XSD's pattern: an omocodic code with letters in the year or day
 	 * of birth does not match it, and INPS would refuse the flow. */
-	if (!ps_match(cf, "AAAAAA99A99AXXXA") && !ps_match(cf, "99999999999"))
-		return "codice fiscale non accettato dallo schema INPS (omocodia nell'anno o "
-		       "nel giorno di nascita, o codice provvisorio)";
+	else if (!ps_match(cf, "AAAAAA99A99AXXXA") && !ps_match(cf, "99999999999"))
+		waas_issue_add(out, "fiscal_code_invalid",
+		               "codice fiscale non accettato dallo schema INPS (omocodia "
+		               "nell'anno o nel giorno di nascita, o codice provvisorio)",
+		               true);
 	if (!ps_len(snap_s(snap, "surname"), 1, 36) || !ps_len(snap_s(snap, "name"), 1, 36))
-		return "cognome e nome devono avere da 1 a 36 caratteri";
+		waas_issue_add(out, "name_length",
+		               "cognome e nome devono avere da 1 a 36 caratteri", true);
 	const char *year = snap_s(snap, "birth_year");
 	if (year == NULL || !ps_match(year, "9999"))
-		return "anno di nascita mancante";
+		waas_issue_add(out, "birth_year_missing", "anno di nascita mancante", true);
 	const char *place = snap_s(snap, "birth_place");
 	if (place == NULL || !ps_match(place, "AXXX"))
-		return "luogo di nascita (codice Belfiore) mancante";
-	const char *country = snap_s(snap, "country");
-	if (country == NULL)
-		return "comune di residenza (codice ISTAT) mancante";
-	if (strcmp(country, "380") == 0 &&
-	    (snap_s(snap, "region") == NULL || snap_s(snap, "comune") == NULL))
-		return "regione del comune di residenza sconosciuta";
+		waas_issue_add(out, "birth_place_missing",
+		               "luogo di nascita (codice Belfiore) mancante", true);
+	waas_residence_checks(snap_s(snap, "country"), snap_s(snap, "comune"),
+	                      snap_s(snap, "region"), out);
 	if (!ps_len(snap_s(snap, "code"), 5, 10))
-		return "codice prestazione INPS mancante";
+		waas_issue_add(out, "inps_code_missing", "codice prestazione INPS mancante", true);
 	if (!ps_len(snap_s(snap, "denomination"), 10, 200))
-		return "denominazione della prestazione fuori misura (10-200 caratteri)";
+		waas_issue_add(out, "inps_denomination_length",
+		               "denominazione della prestazione fuori misura (10-200 caratteri)",
+		               true);
 	if (!ps_len(snap_s(snap, "protocol"), 1, 32))
-		return "protocollo della domanda mancante";
+		waas_issue_add(out, "protocol_missing", "protocollo della domanda mancante", true);
 	const char *means = snap_s(snap, "means_test");
 	if (means != NULL && strcmp(means, "1") == 0 && snap_s(snap, "dsu_date") == NULL)
-		return "prestazione soggetta a ISEE senza attestazione ISEE registrata per la DSU";
-	return NULL;
+		waas_issue_add(out, "isee_missing",
+		               "prestazione soggetta a ISEE senza attestazione ISEE registrata per "
+		               "la DSU",
+		               true);
+	const char *in_charge = snap_s(snap, "in_charge");
+	if (in_charge != NULL && strcmp(in_charge, "1") == 0 && snap_s(snap, "area") == NULL)
+		waas_issue_add(out, "in_charge_without_area",
+		               "presa in carico senza area di utenza", true);
+}
+
+const char *waas_ps_check(json_t *snap)
+{
+	struct waas_issues is = {.n = 0};
+	waas_ps_checks(snap, &is);
+	return waas_first_refusal(&is);
 }

@@ -153,6 +153,10 @@ static const struct policy_action actions[] = {
      "resolve a break-glass grant as justified or unjustified, with a comment (once)", 0},
     {"report.siuss_batch", ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
      "download the SIUSS PS/PSA batch file of a period (identifying data) for manual upload", 0},
+    {"report.data_quality", ROLE_ADMINISTRATIVE | ROLE_SERVICE_MANAGER, 0,
+     "list the records a flow (SIUSS, SINBA, regional spending) would refuse or mis-report, "
+     "by record id and rule",
+     0},
     {"audit.read", ROLE_DPO, 0,
      "query the audit trail: who read or changed which object, when, with what outcome", 0},
     {"audit.verify", ROLE_DPO, 0,

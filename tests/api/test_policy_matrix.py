@@ -93,6 +93,7 @@ OWN_TENANT_PROBE_SKIPS = {
 PROBE_QUERIES = {
     ("GET", "/waas/v1/flussi"): "?since=0",
     ("GET", "/api/v1/reports/siuss-batch"): "?from=2000-01-01&to=2000-01-31",
+    ("GET", "/api/v1/reports/data-quality"): "?flow=siuss&year=2000",
 }
 ALLOWED_PROBE_STATUS = {
     # Corsico has no SIUSS operator fiscal code in the matrix's database:

@@ -29,8 +29,8 @@ OPERATOR_CF = "09876543210"
 REPO = os.environ.get("CARTELLA_REPO", ".")
 REF = os.path.join(REPO, "..", "shared", "reference", "inps-waas")
 XSD = os.path.join(REF, "PS_PSA_SINA201812.xsd")
+SINBA_XSD = os.path.join(REF, "SINBA.xsd")
 NS = "{http://inps.it/Casellario}"
-ID_RE = re.compile(r"^L409\.PS\.[0-9]{8}\.[0-9]{7}$")
 
 
 # ---------------------------------------------------------------- contract
@@ -52,35 +52,43 @@ def assert_inps_problem(resp, status):
     return body
 
 
-def assert_xsd_valid(xml: bytes):
+def assert_xsd_valid(xml: bytes, xsd=XSD):
     with tempfile.NamedTemporaryFile(suffix=".xml") as f:
         f.write(xml)
         f.flush()
-        res = subprocess.run(["xmllint", "--noout", "--schema", XSD, f.name],
+        res = subprocess.run(["xmllint", "--noout", "--schema", xsd, f.name],
                              capture_output=True, text=True)
     assert res.returncode == 0, res.stderr + xml.decode()[:2000]
 
 
 # ---------------------------------------------------------------- fixtures
 
-@pytest.fixture(scope="module")
-def configured(db):
-    db.one("UPDATE tenant SET siuss_operator_cf = %s WHERE code = %s RETURNING id",
-           (OPERATOR_CF, TENANT))
-    return TENANT
+def flow_fixtures(tenant, operator_cf):
+    """The module fixtures of a flow test on tenant: configured (the tenant
+    with its operator fiscal code set), staff (a social worker who is also
+    administrative) and inps (the caller of the e-service: an integration
+    client of the tenant with scope siuss, HTTP Basic, the principal a PDND
+    voucher also maps to). Assign them to those three names."""
+
+    @pytest.fixture(scope="module")
+    def configured(db):
+        db.one("UPDATE tenant SET siuss_operator_cf = %s WHERE code = %s RETURNING id",
+               (operator_cf, tenant))
+        return tenant
+
+    @pytest.fixture(scope="module")
+    def staff(make_user, login, configured):
+        u, p = make_user(tenant, "social_worker", roles=("administrative",))
+        return login(u, p, tenant)
+
+    @pytest.fixture(scope="module")
+    def inps(make_client, configured):
+        return make_client(["siuss"], tenant=tenant)
+
+    return configured, staff, inps
 
 
-@pytest.fixture(scope="module")
-def staff(make_user, login, configured):
-    u, p = make_user(TENANT, "social_worker", roles=("administrative",))
-    return login(u, p, TENANT)
-
-
-@pytest.fixture(scope="module")
-def inps(make_client, configured):
-    """The caller of the e-service: an integration client of the tenant with
-    scope siuss (HTTP Basic), the principal a PDND voucher also maps to."""
-    return make_client(["siuss"], tenant=TENANT)
+configured, staff, inps = flow_fixtures(TENANT, OPERATOR_CF)
 
 
 def service(db, code):
@@ -115,9 +123,10 @@ def new_intervention(s, db, person_id, code="SAD", **over):
     return r.json()
 
 
-def pull(s, since=0, limit=100):
+def pull(s, since=0, limit=100, belfiore=BELFIORE):
     """Every flow after since (following the pages), each validated against
-    the contract and the XSD; returns [(entry, xml root)]."""
+    the contract and its XSD (PS_PSA_SINA or SINBA, by tipo); returns
+    [(entry, xml root)]."""
     import xml.etree.ElementTree as ET
     out = []
     while True:
@@ -131,15 +140,23 @@ def pull(s, since=0, limit=100):
         assert len(items) <= limit
         for e in items:
             xml = base64.b64decode(e["flusso"], validate=True)
-            assert_xsd_valid(xml)
+            sinba = e["tipo"] == "SINBA"
+            assert sinba or e["tipo"] == "PS_PSA_SINA"
+            assert_xsd_valid(xml, SINBA_XSD if sinba else XSD)
             root = ET.fromstring(xml)
-            assert ID_RE.match(e["id_flusso"]), e["id_flusso"]
-            assert e["codice_ente"] == BELFIORE and e["tipo"] == "PS_PSA_SINA"
+            kind = "SINBA" if sinba else "PS"
+            assert re.match(r"^%s\.%s\.[0-9]{8}\.[0-9]{7}$" % (belfiore, kind),
+                            e["id_flusso"]), e["id_flusso"]
+            assert e["codice_ente"] == belfiore
             name = root.find(NS + "IdentificazioneFlusso").get("Nome")
             assert name == e["id_flusso"]
             # one beneficiary, one prestazione per WaaS flow
-            assert len(root.findall(NS + "Beneficiario")) == 1
-            assert len(root.findall(".//" + NS + "PrestazioniSociali")) == 1
+            if sinba:
+                assert len(root.findall(NS + "SINBA")) == 1
+                assert len(root.findall(".//" + NS + "CodicePrestazione")) == 1
+            else:
+                assert len(root.findall(NS + "Beneficiario")) == 1
+                assert len(root.findall(".//" + NS + "PrestazioniSociali")) == 1
             out.append((e, root))
         if len(items) < limit:
             return out
@@ -158,7 +175,9 @@ def prest(root):
 
 
 def mine(flows, protocol):
-    return [(e, r) for e, r in flows if prest(r).get("ProtocolloDomanda") == protocol]
+    """The PS flows of the intervention with application protocol protocol."""
+    return [(e, r) for e, r in flows
+            if e["tipo"] == "PS_PSA_SINA" and prest(r).get("ProtocolloDomanda") == protocol]
 
 
 def last_ts(s):
@@ -316,7 +335,8 @@ def test_restricted_persons_never_appear(staff, inps, db):
     flows = pull(inps)
     assert mine(flows, iv["application_protocol"]) == []
     assert mine(flows, iv2["application_protocol"]) == []
-    cfs = {r.find(NS + "Beneficiario").get("CodiceFiscale") for _, r in flows}
+    cfs = {r.find(NS + "Beneficiario").get("CodiceFiscale") for e, r in flows
+           if e["tipo"] == "PS_PSA_SINA"}
     assert person["fiscal_code"] not in cfs and person2["fiscal_code"] not in cfs
 
 
