@@ -177,7 +177,7 @@ def test_an_unconfigured_comune_is_told_so(make_user, login):
     assert report(s, "regional-spending").json()["flow"] == "regional-spending"
 
 
-@pytest.mark.parametrize("role", ["social_staff", "planning_office", "dpo", "admin"])
+@pytest.mark.parametrize("role", ["social_worker", "planning_office", "dpo", "admin"])
 def test_other_roles_are_refused(make_user, login, role, configured):  # noqa: F811
     u, p = make_user(TENANT, role)
     s = login(u, p, TENANT)
