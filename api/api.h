@@ -73,6 +73,15 @@ int api_legal_hold_list(struct http_req *req);
 int api_legal_hold_create(struct http_req *req);
 int api_legal_hold_read(struct http_req *req);
 int api_legal_hold_release(struct http_req *req);
+/* persons.c, shared: person id of the caller's tenant as GET shows it
+ * (*out a new reference; NULL when not found or not visible). Returns a
+ * db_rc or CRYPT_INTEGRITY. */
+int api_person_export(struct http_req *req, const char *id, json_t **out);
+
+/* person_history.c, shared: person id's rectification history, newest first, as
+ * GET /history shows its items (*items a new reference). Returns a db_rc or
+ * CRYPT_INTEGRITY. */
+int api_person_history_items(struct http_req *req, const char *id, json_t **items);
 
 /* interventions.c */
 int api_intervention_list(struct http_req *req);
@@ -86,6 +95,9 @@ int api_waas_outcomes(struct http_req *req);
 int api_siuss_batch(struct http_req *req);
 /* GET /api/v1/reports/data-quality (api/data_quality.c). */
 int api_report_data_quality(struct http_req *req);
+/* Checks ?from= and ?to= of the SIUSS batch (dates, from <= to): 0, or
+ * replies 400 and returns 1. */
+int api_siuss_batch_params(struct http_req *req);
 
 /* households.c */
 int api_household_list(struct http_req *req);
@@ -239,6 +251,22 @@ int api_extract_run(struct http_req *req);
 /* staffing.c: social workers per Comune and year (FTE) */
 int api_staffing_read(struct http_req *req);
 int api_staffing_replace(struct http_req *req);
+
+/* job_routes.c: jobs, and reports started as jobs */
+int api_job_read(struct http_req *req);
+int api_job_result(struct http_req *req);
+int api_job_release(struct http_req *req);
+int api_report_job_regional_spending(struct http_req *req);
+int api_report_job_istat_survey(struct http_req *req);
+int api_report_job_indicators(struct http_req *req);
+int api_report_job_siuss_batch(struct http_req *req);
+
+/* subject_access.c: GDPR art. 15 and the items withheld from it */
+int api_subject_access_start(struct http_req *req);
+int api_note_withholding_put(struct http_req *req);
+int api_note_withholding_delete(struct http_req *req);
+int api_assessment_withholding_put(struct http_req *req);
+int api_assessment_withholding_delete(struct http_req *req);
 
 /* Shared by handlers: the role names of a bit set as a JSON array (new ref). */
 json_t *api_roles_json(unsigned roles);

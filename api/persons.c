@@ -808,3 +808,16 @@ int api_person_update(struct http_req *req)
 		return HTTP_RETRY; /* changed under us: the retry answers 412 */
 	return person_reply(req, id, 200);
 }
+
+/* Borrows id; *out is a new reference, NULL when there is no such person. */
+int api_person_export(struct http_req *req, const char *id, json_t **out)
+{
+	const char *p[2] = {req->principal.tenant_id, id};
+	PGresult *r;
+	*out = NULL;
+	int rc = db_exec(req->arena, &st_one, 2, p, &r);
+	if (rc != DB_OK || PQntuples(r) != 1)
+		return rc;
+	*out = person_json(req, r, 0, &rc);
+	return rc;
+}

@@ -18,8 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IN_MAX_YEARS 10
-#define IN_BANDS     5 /* the age bands; the last, unknown, has no population */
+#define IN_BANDS 5 /* the age bands; the last, unknown, has no population */
 
 static const char *const in_bands[IN_BANDS] = {"0-17", "18-64", "65-74", "75+", "unknown"};
 
@@ -123,7 +122,7 @@ static bool take_up_tenths(long long users, bool known, long long population, in
  * ?to= (default: the three years up to the scope's year, which defaults to
  * the last complete one) into ys[] (*n of them). Returns 0, or replies 400
  * and returns 1. */
-static int years_read(struct http_req *req, const struct rp_scope *sc, long long *ys, size_t *n)
+int rp_years_read(struct http_req *req, const struct rp_scope *sc, long long *ys, size_t *n)
 {
 	const char *f = http_query(req, "from"), *t = http_query(req, "to");
 	const char *list = http_query(req, "years");
@@ -338,7 +337,7 @@ int api_report_indicators(struct http_req *req)
 		return rc == HTTP_RETRY ? HTTP_RETRY : 0;
 	long long ys[IN_MAX_YEARS];
 	size_t n;
-	if (years_read(req, &sc, ys, &n))
+	if (rp_years_read(req, &sc, ys, &n))
 		return 0;
 	struct in_year *y[IN_MAX_YEARS];
 	json_t *years = json_array();

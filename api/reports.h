@@ -33,6 +33,13 @@ int rp_scope_read(struct http_req *req, struct rp_scope *sc);
  * that carries them in its body. */
 int rp_scope_resolve(struct http_req *req, const char *code, struct rp_scope *sc);
 
+#define IN_MAX_YEARS 10 /* years side by side in the indicators */
+
+/* Reads the indicators' ?years=Y1,Y2,... or ?from= and ?to= (default: the
+ * three years up to the scope's year) into ys[] (IN_MAX_YEARS at most, *n of
+ * them). Returns 0, or replies 400 and returns 1. */
+int rp_years_read(struct http_req *req, const struct rp_scope *sc, long long *ys, size_t *n);
+
 /* {code, name, kind} of the scope's tenant (new reference). */
 json_t *rp_scope_json(const struct rp_scope *sc);
 

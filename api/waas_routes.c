@@ -313,12 +313,22 @@ static bool waas_date(const char *s)
 
 /* GET /api/v1/reports/siuss-batch?from=&to=: one PS/PSA file with every
  * beneficiary and intervention delivered in the period, for manual upload. */
-int api_siuss_batch(struct http_req *req)
+int api_siuss_batch_params(struct http_req *req)
 {
 	const char *from = http_query(req, "from"), *to = http_query(req, "to");
-	if (!waas_date(from) || !waas_date(to) || strcmp(from, to) > 0)
-		return http_reply_problem(req, PROBLEM_BAD_PARAMETER,
-		                          "from e to obbligatori: date AAAA-MM-GG con from <= to");
+	if (!waas_date(from) || !waas_date(to) || strcmp(from, to) > 0) {
+		http_reply_problem(req, PROBLEM_BAD_PARAMETER,
+		                   "from e to obbligatori: date AAAA-MM-GG con from <= to");
+		return 1;
+	}
+	return 0;
+}
+
+int api_siuss_batch(struct http_req *req)
+{
+	if (api_siuss_batch_params(req))
+		return 0;
+	const char *from = http_query(req, "from"), *to = http_query(req, "to");
 	struct waas_ente ente;
 	int rc = waas_ente_or_reply(req, &ente);
 	if (rc != 0)

@@ -52,6 +52,10 @@ static const struct config_key keys[] = {
     INT("CARTELLA_PAGE_MAX", page_max, 1, 10000),
     INT("CARTELLA_RATE_SEARCH", rate_search, 0, 1000000),
     INT("CARTELLA_RATE_EXPORT", rate_export, 0, 1000000),
+    INT("CARTELLA_JOB_WORKERS", job_workers, 0, 64),
+    INT("CARTELLA_JOB_TTL", job_ttl, 1, 30 * 86400),
+    INT("CARTELLA_JOB_LEASE", job_lease, 2, 3600),
+    {"CARTELLA_JOB_RESULT_MAX", CFG_LONG, &config.job_result_max, 0, 1024, 256L * 1024 * 1024},
     {"CARTELLA_LOG_LEVEL", CFG_LEVEL, &config.log_level, 0, 0, 0},
 };
 
@@ -71,6 +75,10 @@ static void config_defaults(void)
 	config.session_absolute = 43200;
 	config.login_max_failures = 5;
 	config.login_window = 900;
+	config.job_workers = 2;
+	config.job_ttl = 86400;
+	config.job_lease = 60;
+	config.job_result_max = 64L * 1024 * 1024;
 	config.totp_required = 1;
 	config.json_max_depth = 32;
 	config.page_max = 500;

@@ -31,6 +31,10 @@ struct config {
 	int rate_search;    /* CARTELLA_RATE_SEARCH: searches a minute per principal, 0 off */
 	int rate_export;    /* CARTELLA_RATE_EXPORT: reports/exports a minute per principal */
 	int log_level;      /* CARTELLA_LOG_LEVEL: debug|info|warn|error */
+	int job_workers;    /* CARTELLA_JOB_WORKERS: job worker threads (0: none) */
+	int job_ttl;        /* CARTELLA_JOB_TTL, seconds a job's result is kept */
+	int job_lease; /* CARTELLA_JOB_LEASE, seconds before a silent running job is requeued */
+	long job_result_max; /* CARTELLA_JOB_RESULT_MAX, bytes */
 };
 
 /* The process-wide configuration (filled by config_load; read-only after). */

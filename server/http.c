@@ -138,6 +138,14 @@ int http_reply_text(struct http_req *req, int status, const char *type, const ch
 	return 0;
 }
 
+int http_reply_stream(struct http_req *req, int status, const char *type, const char *body,
+                      size_t len)
+{
+	http_reply_text(req, status, type, body, len);
+	req->resp_stream = true;
+	return 0;
+}
+
 int http_reply_empty(struct http_req *req, int status)
 {
 	return http_reply_text(req, status, NULL, "", 0);
@@ -409,6 +417,60 @@ static void http_reply_out_of_memory(struct http_req *req)
 	http_reply_problem(req, PROBLEM_UNAVAILABLE, NULL);
 }
 
+/* A streamed body: a copy of the response bytes the response owns. */
+struct http_stream {
+	char *data;
+	size_t len;
+};
+
+/* MHD content reader: hands out the next chunk of the stream at pos (at most
+ * HTTP_STREAM_CHUNK bytes), then the end of the stream. Borrows cls. */
+static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct http_stream *st = cls;
+	if (pos >= st->len)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	size_t n = st->len - (size_t)pos;
+	if (n > max)
+		n = max;
+	if (n > HTTP_STREAM_CHUNK)
+		n = HTTP_STREAM_CHUNK;
+	memcpy(buf, st->data + pos, n);
+	return (ssize_t)n;
+}
+
+/* MHD content reader cleanup: frees the stream (owned by the response). */
+static void http_stream_free(void *cls)
+{
+	struct http_stream *st = cls;
+	free(st->data);
+	free(st);
+}
+
+/* A response for req's body: a buffer MHD copies, or for a streamed reply a
+ * callback with unknown size, which MHD sends chunked. NULL on OOM. */
+static struct MHD_Response *http_response_for(struct http_req *req)
+{
+	if (!req->resp_stream)
+		return MHD_create_response_from_buffer(req->resp_len, (void *)req->resp_body,
+		                                       MHD_RESPMEM_MUST_COPY);
+	struct http_stream *st = calloc(1, sizeof *st);
+	if (st == NULL)
+		return NULL;
+	st->data = malloc(req->resp_len ? req->resp_len : 1);
+	if (st->data == NULL) {
+		free(st);
+		return NULL;
+	}
+	memcpy(st->data, req->resp_body, req->resp_len);
+	st->len = req->resp_len;
+	struct MHD_Response *resp = MHD_create_response_from_callback(
+	    MHD_SIZE_UNKNOWN, HTTP_STREAM_CHUNK, http_stream_read, st, http_stream_free);
+	if (resp == NULL)
+		http_stream_free(st);
+	return resp;
+}
+
 /* Adds the headers every response carries to resp. */
 static void http_common_headers(struct MHD_Response *resp, const char *request_id)
 {
@@ -431,8 +493,7 @@ static enum MHD_Result http_queue(struct http_req *req)
 {
 	if (alloc_failed() && req->status < 500)
 		http_reply_out_of_memory(req); /* never an answer built short of memory */
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-	    req->resp_len, (void *)req->resp_body, MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *resp = http_response_for(req);
 	if (resp == NULL)
 		return MHD_NO;
 	if (req->resp_type != NULL)
@@ -455,6 +516,7 @@ static void http_reset_response(struct http_req *req)
 	req->resp_len = 0;
 	req->resp_type = NULL;
 	req->nheaders = 0;
+	req->resp_stream = false;
 	req->commit_on_error = false;
 	req->hook_data = NULL;
 	req->audit_objs = NULL;

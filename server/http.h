@@ -82,6 +82,7 @@ struct http_req {
 	struct http_header headers[HTTP_MAX_HEADERS];
 	int nheaders;
 	bool queued;
+	bool resp_stream; /* send resp_body with chunked transfer encoding */
 
 	bool commit_on_error;  /* keep the transaction's writes on a 4xx answer, with
 	                          the request's audit events when it is audited (a
@@ -146,6 +147,12 @@ int http_reply_json(struct http_req *req, int status, json_t *body /* stolen */)
 int http_reply_text(struct http_req *req, int status, const char *type, const char *body,
                     size_t len /* body borrowed; must outlive the request */);
 int http_reply_empty(struct http_req *req, int status);
+/* As http_reply_text, but the body leaves in chunks of HTTP_STREAM_CHUNK
+ * bytes with chunked transfer encoding (no Content-Length). body is
+ * borrowed and must outlive the request (arena or static). */
+#define HTTP_STREAM_CHUNK 16384
+int http_reply_stream(struct http_req *req, int status, const char *type, const char *body,
+                      size_t len);
 int http_reply_problem(struct http_req *req, enum problem_id id, const char *detail);
 int http_reply_validation(struct http_req *req, json_t *errors /* stolen */);
 /* As http_reply_problem, adding the members of extra (stolen) to the body. */

@@ -5,6 +5,7 @@
 #include "api/demo.h"
 #include "api/demo_scale.h"
 #include "api/idempotency.h"
+#include "api/jobs.h"
 #include "auth/audit.h"
 #include "auth/audit_seal.h"
 #include "auth/authn.h"
@@ -117,6 +118,11 @@ static int cmd_serve(void)
 		http_stop(0);
 		goto out;
 	}
+	if (jobs_start() != 0) {
+		audit_seal_stop();
+		http_stop(0);
+		goto out;
+	}
 	if (!config.totp_required)
 		log_event(LOGL_WARN,
 		          "CARTELLA_TOTP_REQUIRED=0: roles that read personal data may log in "
@@ -131,6 +137,7 @@ static int cmd_serve(void)
 	          json_pack("{s:i, s:i}", "signal", sig, "in_flight", http_inflight()));
 	audit_seal_stop();
 	http_stop(30);
+	jobs_stop();
 	log_event(LOGL_INFO, "stopped", NULL);
 	rc = 0;
 out:

@@ -25,6 +25,7 @@ static const struct problem_def catalogue[PROBLEM__COUNT] = {
     [PROBLEM_ALREADY_ERASED] = {409, "already-erased", "Persona già cancellata"},
     [PROBLEM_PRECONDITION_FAILED] = {412, "precondition-failed",
                                      "La risorsa è stata modificata nel frattempo"},
+    [PROBLEM_GONE] = {410, "gone", "Risorsa non più disponibile"},
     [PROBLEM_PAYLOAD_TOO_LARGE] = {413, "payload-too-large",
                                    "Il corpo della richiesta è troppo grande"},
     [PROBLEM_UNSUPPORTED_MEDIA_TYPE] = {415, "unsupported-media-type",

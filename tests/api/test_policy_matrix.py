@@ -34,6 +34,7 @@ shows), audit trail and sessions aside.
 import os
 import re
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -70,6 +71,7 @@ COLLECTIONS = {
     "households": "household", "isee": "isee", "cases": "case",
     "access-contacts": "contact", "interventions": "intervention",
     "expenditures": "expenditure", "break-glass-reviews": "grant", "legal-holds": "legal_hold",
+    "jobs": "job",
     "tenants": None, "catalogue": None,
 }
 # Named sub-resource parameters → world object.
@@ -85,6 +87,14 @@ PARAMS = {"member_id": "member", "assignment_id": "assignment", "note_id": "note
 # Routes whose allowed call cannot be a harmless probe, with the reason.
 OWN_TENANT_PROBE_SKIPS = {
     ("DELETE", "/api/v1/sessions/current"): "logging out is checked with a throwaway session",
+    ("PUT", "/api/v1/cases/{id}/notes/{note_id}/withholding"):
+        "marking a note withheld is a real write: test_subject_access.py",
+    ("DELETE", "/api/v1/cases/{id}/notes/{note_id}/withholding"):
+        "lifting a withholding is a real write: test_subject_access.py",
+    ("PUT", "/api/v1/cases/{id}/assessments/{assessment_id}/withholding"):
+        "marking an assessment withheld is a real write: test_subject_access.py",
+    ("DELETE", "/api/v1/cases/{id}/assessments/{assessment_id}/withholding"):
+        "lifting a withholding is a real write: test_subject_access.py",
 }
 
 # The query string a route needs to be answered at all (its parameters are
@@ -100,6 +110,11 @@ ALLOWED_PROBE_STATUS = {
     # authorised, then "this Comune sends no flows".
     ("GET", "/waas/v1/flussi"): 404,
     ("GET", "/api/v1/reports/siuss-batch"): 404,
+    # A job is its requester's alone: the world's job, started by the world's
+    # own service manager, does not exist for any caller.
+    ("GET", "/api/v1/jobs/{id}"): 404,
+    ("GET", "/api/v1/jobs/{id}/result"): 404,
+    ("PUT", "/api/v1/jobs/{id}/release"): 404,
 }
 
 # A body that would be valid for each write route reached through an id, so
@@ -142,6 +157,13 @@ WRITE_BODIES = {
         "reason": "Verifica della matrice degli accessi", "minutes": 1},
     ("POST", "/api/v1/break-glass-reviews/{id}/resolution"): {
         "outcome": "justified", "comment": "verificato"},
+    ("POST", "/api/v1/persons/{id}/subject-access"): {},
+    ("PUT", "/api/v1/cases/{id}/notes/{note_id}/withholding"): {"basis": "third_party_rights"},
+    ("DELETE", "/api/v1/cases/{id}/notes/{note_id}/withholding"): {},
+    ("PUT", "/api/v1/cases/{id}/assessments/{assessment_id}/withholding"): {
+        "basis": "third_party_rights"},
+    ("DELETE", "/api/v1/cases/{id}/assessments/{assessment_id}/withholding"): {},
+    ("PUT", "/api/v1/jobs/{id}/release"): {"channel": "in_person"},
 }
 
 PARAM_RE = re.compile(r"\{([a-z_]+)\}")
@@ -278,6 +300,15 @@ def build_world(tenant, make_user, login, db, assignee=None):
                                   timeout=T))["id"]
     w["grant"] = ok(sm.post(api + "/cases/%s/break-glass" % w["sealed_case"], json={
         "reason": "Verifica della matrice degli accessi", "minutes": 1}, timeout=T))["id"]
+    # A job (the service manager's subject access to the person), finished
+    # before the probes start so that no worker touches it during them.
+    w["job"] = ok(sm.post(api + "/persons/%s/subject-access" % w["person"], timeout=T),
+                  202)["id"]
+    for _ in range(600):
+        if db.one("SELECT status FROM job WHERE id = %s", (w["job"],)) not in ("queued",
+                                                                              "running"):
+            break
+        time.sleep(0.1)
     return w
 
 
@@ -334,6 +365,10 @@ def snapshot(db):
         if t not in EXCLUDED_TABLES and not t.startswith("audit_")]
     assert "person" in tables and "intervention" in tables, tables
     def state(t):
+        if t == "job":
+            # Jobs are counted only: the job workers and the sweeper of every
+            # server update other tests' jobs (status, heartbeat, expiry).
+            return "0"
         if t in BOOKKEEPING:
             # every row but its bookkeeping columns, hashed
             return "sum(hashtext((to_jsonb(%s) - %s::text[])::text))" % (
