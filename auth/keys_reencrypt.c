@@ -6,7 +6,7 @@
  * Columns are discovered from the catalogue, never listed by hand: every
  * bytea column of a public table is either encrypted (named *_enc, bound to
  * (table, name without _enc, tenant_id, id); or one of the exceptions
- * below), a digest or key material (*_bidx, *_hash, hash,
+ * below), a digest or key material (*_bidx, *_hash, *_sha256, hash,
  * tenant_key.wrapped), or unknown (a warning).
  *
  * Concurrency with a running server: each batch is its own transaction and
@@ -213,16 +213,17 @@ static int keys_classify(struct arena *a, struct keys_catalogue *cat, size_t cap
 	}
 	if (!found) {
 		if (keys_ends_with(column, "_bidx") || keys_ends_with(column, "_hash") ||
-		    strcmp(column, "hash") == 0 ||
+		    keys_ends_with(column, "_sha256") || strcmp(column, "hash") == 0 ||
 		    (strcmp(table, "tenant_key") == 0 && strcmp(column, "wrapped") == 0))
 			return 0; /* a digest or key material, not a value under a data key */
-		return keys_warn(cat, cap,
-		                 arena_printf(a,
-		                              "bytea column %s.%s is neither an encrypted column "
-		                              "(*_enc) nor a known digest (*_bidx, *_hash): if it "
-		                              "holds encrypted values, the key commands do not "
-		                              "cover it",
-		                              table, column));
+		return keys_warn(
+		    cat, cap,
+		    arena_printf(a,
+		                 "bytea column %s.%s is neither an encrypted column "
+		                 "(*_enc) nor a known digest (*_bidx, *_hash, *_sha256): if it "
+		                 "holds encrypted values, the key commands do not "
+		                 "cover it",
+		                 table, column));
 	}
 	col->has_tenant = has_tenant;
 	col->usable = has_tenant && keys_in_list(uuids, col->row_col);
