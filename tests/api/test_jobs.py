@@ -283,8 +283,10 @@ def test_a_job_left_running_by_a_crash_is_requeued_and_completes(spawn_server, s
     sync = s.get(s.base_url + "/api/v1/reports/regional-spending?year=" + YEAR, timeout=T)
     su = psycopg2.connect(os.environ["CARTELLA_PG_SUPERUSER_URL"])
     try:
-        for _ in range(8):
-            a = SpawnedServer({"CARTELLA_JOB_LEASE": 2, "CARTELLA_JOB_WORKERS": 1})
+        # The shared test server's workers compete for the claim: give the
+        # server under test more workers and more attempts, so that it wins.
+        for _ in range(20):
+            a = SpawnedServer({"CARTELLA_JOB_LEASE": 2, "CARTELLA_JOB_WORKERS": 4})
             try:
                 a.wait_ready()
                 runner = runner_of(a)
