@@ -4,6 +4,7 @@
 #include "server/log.h"
 #include "server/util.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -91,23 +92,53 @@ static int db_session_setup(PGconn *c)
 	return ok ? 0 : -1;
 }
 
+/* True when c, idle between transactions, was closed by the server: a
+ * PostgreSQL that shuts down or restarts, or pg_terminate_backend, sends a
+ * FATAL message and closes the socket, which is then readable. This program
+ * never LISTENs, so an idle connection has nothing else to read; a false
+ * alarm costs one reconnection. Borrows c. */
+static bool db_idle_conn_closed(PGconn *c)
+{
+	if (PQtransactionStatus(c) != PQTRANS_IDLE)
+		return false;
+	struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+	if (p.fd < 0)
+		return true;
+	return poll(&p, 1, 0) != 0; /* readable, hung up, or poll failed */
+}
+
+/* Closes t's connection (and ends its transaction count, if any). */
+static void db_drop(struct db_thread *t)
+{
+	if (t->conn != NULL) {
+		PQfinish(t->conn);
+		t->conn = NULL;
+		atomic_fetch_sub(&db_open, 1);
+	}
+	if (t->in_tx) {
+		t->in_tx = false;
+		atomic_fetch_sub(&db_busy, 1);
+	}
+	db_forget_prepared(t);
+}
+
+/* Checkout: the thread's connection, found broken and replaced only between
+ * transactions. Inside a transaction a broken connection is not replaced:
+ * what follows would run outside the transaction that was begun. */
 PGconn *db_conn(void)
 {
 	struct db_thread *t = db_thread();
 	if (t == NULL || db_url == NULL)
 		return NULL;
-	if (t->conn != NULL && PQstatus(t->conn) == CONNECTION_OK)
+	if (t->conn != NULL && PQstatus(t->conn) == CONNECTION_OK &&
+	    (t->in_tx || !db_idle_conn_closed(t->conn)))
 		return t->conn;
-	if (t->conn != NULL) {
-		PQfinish(t->conn);
-		t->conn = NULL;
-		atomic_fetch_sub(&db_open, 1);
-		if (t->in_tx) {
-			t->in_tx = false;
-			atomic_fetch_sub(&db_busy, 1);
-		}
-	}
-	db_forget_prepared(t);
+	if (t->conn != NULL && t->in_tx)
+		return NULL;
+	if (t->conn != NULL)
+		log_event(LOGL_INFO, "database connection lost; reconnecting",
+		          json_pack("{s:s}", "component", "db"));
+	db_drop(t);
 	PGconn *c = PQconnectdb(db_url);
 	if (c == NULL)
 		return NULL;
@@ -125,12 +156,8 @@ PGconn *db_conn(void)
 void db_disconnect(void)
 {
 	struct db_thread *t = pthread_getspecific(db_key);
-	if (t == NULL || t->conn == NULL)
-		return;
-	PQfinish(t->conn);
-	t->conn = NULL;
-	atomic_fetch_sub(&db_open, 1);
-	db_forget_prepared(t);
+	if (t != NULL)
+		db_drop(t);
 }
 
 /* Maps a SQLSTATE to a db_rc. */
@@ -297,14 +324,24 @@ int db_copy_in(const char *sql, const char *data, size_t len)
 	return rc;
 }
 
+/* BEGIN runs nothing of the request, so when it finds the connection broken
+ * (the server went away after the checkout looked) the connection is
+ * replaced and BEGIN tried once more. No statement after BEGIN is ever
+ * retried here: it may have run. */
 int db_begin(void)
 {
 	struct db_thread *t = db_thread();
 	if (t == NULL)
 		return DB_ERROR;
-	if (db_conn() == NULL)
-		return DB_UNAVAILABLE;
-	int rc = db_simple(t, "BEGIN ISOLATION LEVEL READ COMMITTED", NULL);
+	int rc = DB_UNAVAILABLE;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (db_conn() == NULL)
+			return DB_UNAVAILABLE;
+		rc = db_simple(t, "BEGIN ISOLATION LEVEL READ COMMITTED", NULL);
+		if (rc != DB_UNAVAILABLE || PQstatus(t->conn) == CONNECTION_OK || t->in_tx)
+			break;
+		db_drop(t);
+	}
 	if (rc == DB_OK && !t->in_tx) {
 		t->in_tx = true;
 		atomic_fetch_add(&db_busy, 1);
@@ -324,8 +361,12 @@ static void db_tx_done(struct db_thread *t)
 int db_commit(void)
 {
 	struct db_thread *t = db_thread();
-	if (t == NULL || t->conn == NULL)
+	if (t == NULL)
 		return DB_UNAVAILABLE;
+	if (t->conn == NULL) {
+		db_tx_done(t);
+		return DB_UNAVAILABLE;
+	}
 	int rc = db_simple(t, "COMMIT", "COMMIT");
 	db_tx_done(t);
 	return rc;
@@ -334,9 +375,9 @@ int db_commit(void)
 void db_rollback(void)
 {
 	struct db_thread *t = db_thread();
-	if (t == NULL || t->conn == NULL)
+	if (t == NULL)
 		return;
-	if (PQtransactionStatus(t->conn) != PQTRANS_IDLE)
+	if (t->conn != NULL && PQtransactionStatus(t->conn) != PQTRANS_IDLE)
 		(void)db_simple(t, "ROLLBACK", NULL);
 	db_tx_done(t);
 }
