@@ -1,4 +1,5 @@
 #include "server/http.h"
+#include "server/http_limits.h"
 #include "server/alloc.h"
 #include "server/arena.h"
 #include "server/config.h"
@@ -549,6 +550,11 @@ static bool http_is_json(const char *ct, const char *method)
  * is read. Returns true when a response has been prepared (an error). */
 static bool http_precheck(struct http_req *req)
 {
+	enum problem_id big = http_limits_check(req->conn, req->path);
+	if (big != PROBLEM_OK_STATUS) {
+		http_reply_problem(req, big, NULL);
+		return true;
+	}
 	char allow[64];
 	enum router_match m =
 	    router_match(req->method, req->path, &req->route, req->params, allow, sizeof allow);
@@ -566,6 +572,12 @@ static bool http_precheck(struct http_req *req)
 	long long len = 0;
 	if (cl != NULL && !util_parse_int(cl, 0, (long long)1 << 62, &len)) {
 		http_reply_problem(req, PROBLEM_BAD_REQUEST, "Content-Length non valido");
+		return true;
+	}
+	if (te != NULL && strcasecmp(te, "chunked") != 0) {
+		/* RFC 9112 6.3: without chunked last, the body has no known end. */
+		http_reply_problem(req, PROBLEM_BAD_REQUEST,
+		                   "Transfer-Encoding non supportato: ammesso solo chunked");
 		return true;
 	}
 	req->has_body = len > 0 || te != NULL;
