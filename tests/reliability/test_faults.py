@@ -1,6 +1,7 @@
 """Dependency faults, each on a cluster and server of the test's own: the
 server's PostgreSQL connections terminated mid-request, PostgreSQL stopped
-and started, the audit table's disk full (a tablespace on a 2 MiB tmpfs when
+and started, PostgreSQL restarted while the server is idle (no request may
+fail), the audit table's disk full (a tablespace on a 2 MiB tmpfs when
 the test may mount one, which is the case as root) and the audit table's
 INSERT revoked, a statement refused by the database. During a fault every
 answer is either the right one or 503 with Retry-After and a generic body
