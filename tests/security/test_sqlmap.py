@@ -39,14 +39,30 @@ def endpoints(s, base):
         ("interventions list", ["-u", base + "/api/v1/interventions?beneficiary_id=%s"
                                 "&limit=5" % pid]),
         ("cases list", ["-u", base + "/api/v1/cases?person_id=%s&limit=5" % pid]),
-        ("services list", ["-u", base + "/api/v1/services?limit=5&cursor=x"]),
-        ("catalogue list", ["-u", base + "/api/v1/catalogue/sex*"]),
+        ("services list", ["-u", base + "/api/v1/services?limit=5&active=true"]),
+        ("catalogue list", ["-u", base + "/api/v1/catalogue/household-relations*"]),
         ("person history", ["-u", base + "/api/v1/persons/%s*/history?limit=5" % pid]),
         ("person update", ["-u", base + "/api/v1/persons/%s" % pid, "--method", "PATCH",
                            "--data", '{"surname":"Bianchi","reason":"rettifica"}',
                            "-H", "If-Match: \"1\""]),
     ]
-    return short + (longer if harness.LONG else [])
+    chosen = short + (longer if harness.LONG else [])
+    only = os.environ.get("CARTELLA_SQLMAP_ENDPOINTS")
+    if only:  # to finish an interrupted long run: names separated by commas
+        chosen = [e for e in chosen if e[0] in only.split(",")]
+        assert chosen, only
+    return chosen
+
+
+def assert_answers(s, name, args):
+    """sqlmap gives up on an endpoint whose own answer is an error (it saw a
+    404 for a code list that does not exist): each GET must answer 200 as
+    given, before sqlmap probes it."""
+    if "--data" in args:
+        return
+    url = args[args.index("-u") + 1].replace("*", "")
+    r = s.get(url, timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200, (name, r.status_code, r.text[:300])
 
 
 @pytest.mark.skipif(shutil.which("sqlmap") is None, reason="sqlmap is not installed")
@@ -61,6 +77,7 @@ def test_sqlmap_finds_no_injection(shared, workdir):
         s = harness.login_on(srv.url, u, p)
         probed = 0
         for name, args in endpoints(s, srv.url):
+            assert_answers(s, name, args)
             headers = [] if name.startswith("login") else ["-H", "Authorization: Bearer " + s.token]
             cmd = ["sqlmap", "--batch", "--disable-coloring", "--flush-session",
                    "--output-dir", os.path.join(workdir, "sqlmap"), "--level", level, "--risk",
