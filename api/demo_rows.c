@@ -273,13 +273,20 @@ int demo_set_init(struct demo_set *s, size_t expected)
 	return s->slot ? 0 : -1;
 }
 
+/* Borrows p; FNV-1a of its n bytes. */
+uint64_t demo_hash(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h;
+}
+
 /* Slot of key in s, or of the empty slot where it would go. */
 static size_t demo_set_slot(const struct demo_set *s, const unsigned char *key)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ key[i]) * 1099511628211ull;
-	size_t i = (size_t)h & (s->cap - 1);
+	size_t i = (size_t)demo_hash(key, 16) & (s->cap - 1);
 	static const unsigned char zero[16];
 	while (memcmp(s->slot + 16 * i, zero, 16) != 0 && memcmp(s->slot + 16 * i, key, 16) != 0)
 		i = (i + 1) & (s->cap - 1);
@@ -377,24 +384,36 @@ struct demo_person {
 	int32_t born;
 };
 
-/* Finds a fiscal code not used in the run nor in the tenant for p (moving
- * the day of birth, then the place, on a clash); writes it into cf and the
- * place into *place. Returns false when none is found. */
+/* Borrows cf; the Comune (of nparts) that fiscal code cf belongs to. The
+ * codes are partitioned between the Comuni by a hash, so that Comuni loaded
+ * at the same time (--jobs) can never make the same code, and each Comune's
+ * codes depend on nothing the others do. */
+size_t demo_cf_part(const char *cf, size_t nparts)
+{
+	return nparts > 1 ? (size_t)(demo_hash(cf, 16) % nparts) : 0;
+}
+
+/* Finds a fiscal code that belongs to the current Comune (demo_cf_part) and
+ * is not used in it, in this run or before, for p (moving the day of birth,
+ * then the place, until one does); writes it into cf and the place into
+ * *place. Returns false when none is found. */
 static bool person_code(struct demo_gen *g, struct demo_person *p, size_t *place, char cf[17])
 {
 	int y, m, d;
 	validate_civil_from_days(p->born, &y, &m, &d);
-	for (int tries = 0; tries < 64; tries++) {
+	for (int tries = 0; tries < 1024; tries++) {
 		if (tries > 0 && tries % 16 == 0)
 			*place = pick_place(g);
 		int day = 1 + (d - 1 + tries) % 28;
 		demo_fiscal_code(p->surname, p->given, p->sex, y, m, day, places[*place].belfiore,
 		                 cf);
+		if (demo_cf_part(cf, g->nparts) != g->part ||
+		    demo_set_has(&g->cf_seen, (const unsigned char *)cf))
+			continue;
 		unsigned char bidx[CRYPT_BLIND_LEN];
 		if (crypt_bulk_blind(g->bulk, "person.fiscal_code", cf, bidx) != 0)
 			return false;
-		if (demo_set_has(&g->cf_seen, (const unsigned char *)cf) ||
-		    demo_set_has(&g->bidx_taken, bidx))
+		if (demo_set_has(g->bidx_taken, bidx))
 			continue;
 		if (demo_set_add(&g->cf_seen, (const unsigned char *)cf) != 1)
 			return false;

@@ -16,6 +16,7 @@
 #include "server/db.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #define DEMO_SMALL_MAX     1000 /* persons in the Comuni the small demo may leave */
 #define DEMO_BATCH_PERSONS 5000
 #define DEMO_COMUNI_MAX    16
+#define DEMO_JOBS_MAX      DEMO_COMUNI_MAX
 
 /* Residents of the Ambito del Corsichese's Comuni (ISTAT, rounded), which
  * spread the persons; other Comuni weigh 10,000. */
@@ -43,7 +45,7 @@ static const struct {
 static void demo_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: cartella demo [--persons N [--seed S] [--append]]\n"
+	        "usage: cartella demo [--persons N [--seed S] [--append] [--jobs J]]\n"
 	        "Without --persons: loads demo households, persons, cases and interventions\n"
 	        "into Corsico (015093) and Buccinasco (015036) through the API handlers;\n"
 	        "Comuni that already have persons are left as they are.\n"
@@ -51,8 +53,10 @@ static void demo_usage(FILE *f)
 	        "with households, cases, assessments, about 5 interventions per person and\n"
 	        "their funding (2021-2025), expenditures and population, in bulk; the same\n"
 	        "seed S (default 1) gives the same data. It refuses Comuni holding more than\n"
-	        "%d persons unless --append. See docs/performance.md.\n",
-	        DEMO_PERSONS_MAX, DEMO_SMALL_MAX);
+	        "%d persons unless --append. --jobs J (1..%d, default 1) loads J Comuni at\n"
+	        "a time, each on its own connection; the data is the same for any J.\n"
+	        "See docs/performance.md.\n",
+	        DEMO_PERSONS_MAX, DEMO_SMALL_MAX, DEMO_JOBS_MAX);
 }
 
 /* Parses a whole decimal number in [min, max] into *out; false otherwise. */
@@ -74,8 +78,9 @@ int demo_parse_args(int argc, char **argv, struct demo_opts *o)
 {
 	memset(o, 0, sizeof *o);
 	o->seed = 1;
+	o->jobs = 1;
 	o->interventions_per_person = 5.0;
-	bool seed_given = false;
+	bool seed_given = false, jobs_given = false;
 	long long v;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -108,14 +113,25 @@ int demo_parse_args(int argc, char **argv, struct demo_opts *o)
 			o->seed = (uint64_t)v;
 			seed_given = true;
 			i++;
+		} else if (strcmp(a, "--jobs") == 0) {
+			if (!parse_whole(next, 1, DEMO_JOBS_MAX, &v)) {
+				fprintf(stderr,
+				        "cartella demo: --jobs needs a whole number from 1 to %d "
+				        "(got %s)\n",
+				        DEMO_JOBS_MAX, next ? next : "nothing");
+				return 2;
+			}
+			o->jobs = (int)v;
+			jobs_given = true;
+			i++;
 		} else {
 			fprintf(stderr, "cartella demo: unknown argument %s\n", a);
 			demo_usage(stderr);
 			return 2;
 		}
 	}
-	if (o->persons == 0 && (seed_given || o->append)) {
-		fprintf(stderr, "cartella demo: --seed and --append go with --persons N\n");
+	if (o->persons == 0 && (seed_given || o->append || jobs_given)) {
+		fprintf(stderr, "cartella demo: --seed, --append and --jobs go with --persons N\n");
 		return 2;
 	}
 	return 0;
@@ -171,16 +187,35 @@ static const struct db_stmt st_population = {
     "ON CONFLICT DO NOTHING",
 };
 
-/* Everything one run holds. */
+/* Everything one run holds. The Comuni, the catalogue, the demo account and
+ * the codes already taken are read before the jobs start and only read by
+ * them; mu guards the rest. */
 struct demo_run {
 	struct arena *a;
-	struct demo_gen g;
+	const struct demo_opts *opts;
+	char user_id[UTIL_UUID_LEN + 1]; /* the demo account */
 	struct demo_comune comune[DEMO_COMUNI_MAX];
 	size_t ncomuni;
 	struct demo_service *services;
-	bool staged; /* the staging tables exist on the connection */
-	long persons_done, batches;
+	size_t nservices;
+	struct demo_set bidx_taken;
+	pthread_mutex_t mu;
+	size_t next; /* the next Comune a job takes, in order[] */
+	size_t order[DEMO_COMUNI_MAX];
+	bool stop; /* a job failed: the others stop after their batch */
+	long persons_done, total[DT__COUNT];
 	struct timespec start;
+};
+
+/* One job: a thread (or the main thread with --jobs 1) with its own
+ * connection, loading one Comune after another. */
+struct demo_job {
+	struct demo_run *r;
+	struct arena *a;
+	struct demo_gen g;
+	bool staged; /* the staging tables exist on the job's connection */
+	int status;  /* the exit status of the job */
+	pthread_t thread;
 };
 
 /* Seconds since the run started. */
@@ -260,8 +295,17 @@ static int run_comuni(struct demo_run *r, const struct demo_opts *o)
 		r->comune[i].persons_target = share;
 		left -= share;
 	}
-	if (demo_set_init(&r->g.cf_seen, (size_t)o->persons) != 0 ||
-	    demo_set_init(&r->g.bidx_taken, (size_t)existing) != 0) {
+	/* The jobs take the largest Comuni first, so that they end together. */
+	for (size_t i = 0; i < r->ncomuni; i++) {
+		size_t k = i;
+		while (k > 0 &&
+		       r->comune[r->order[k - 1]].persons_target < r->comune[i].persons_target) {
+			r->order[k] = r->order[k - 1];
+			k--;
+		}
+		r->order[k] = i;
+	}
+	if (demo_set_init(&r->bidx_taken, (size_t)existing) != 0) {
 		fprintf(stderr, "cartella demo: out of memory\n");
 		return 1;
 	}
@@ -278,7 +322,7 @@ static int run_prepare_comune(struct demo_run *r, struct demo_comune *c)
 	if (rc == DB_OK)
 		rc = db_set_context(r->a, c->id, NULL);
 	if (rc == DB_OK)
-		rc = demo_account(r->a, c->id, r->g.user_id);
+		rc = demo_account(r->a, c->id, r->user_id);
 	if (rc == DB_OK)
 		rc = db_exec(r->a, &st_provider, 1, p, &res);
 	if (rc == DB_OK && PQntuples(res) == 1)
@@ -292,7 +336,7 @@ static int run_prepare_comune(struct demo_run *r, struct demo_comune *c)
 		if (strncmp(text, "\\x", 2) != 0 ||
 		    sodium_hex2bin(bidx, sizeof bidx, text + 2, strlen(text + 2), NULL, &len,
 		                   NULL) != 0 ||
-		    len != sizeof bidx || demo_set_add(&r->g.bidx_taken, bidx) < 0)
+		    len != sizeof bidx || demo_set_add(&r->bidx_taken, bidx) < 0)
 			rc = DB_ERROR;
 	}
 	if (rc == DB_OK)
@@ -330,129 +374,131 @@ static int run_services(struct demo_run *r)
 		                                             : 2;
 		s->isee_linked = strcmp(PQgetvalue(res, i, 5), "t") == 0;
 	}
-	r->g.services = r->services;
-	r->g.nservices = (size_t)n;
+	r->nservices = (size_t)n;
 	return n > 0 ? DB_OK : DB_ERROR;
 }
 
 /* Sends the buffered rows of every table: COPY into the staging table, then
  * INSERT ... SELECT into the real one. Returns a db_rc. */
-static int run_flush(struct demo_run *r)
+static int job_flush(struct demo_job *j)
 {
 	int rc = DB_OK;
 	for (int t = 0; rc == DB_OK && t < DT__COUNT; t++) {
 		const struct demo_table_def *d = &demo_tables[t];
-		if (!r->staged) {
+		if (!j->staged) {
 			char *sql =
-			    arena_printf(r->a,
+			    arena_printf(j->a,
 			                 "CREATE TEMP TABLE IF NOT EXISTS demo_stage_%s "
 			                 "ON COMMIT DELETE ROWS AS SELECT %s FROM %s WITH NO DATA",
 			                 d->name, d->columns, d->name);
 			rc = sql ? db_run(sql) : DB_ERROR;
 		}
-		if (rc != DB_OK || r->g.rows[t] == 0)
+		if (rc != DB_OK || j->g.rows[t] == 0)
 			continue;
-		if (r->g.buf[t].oom)
+		if (j->g.buf[t].oom)
 			return DB_ERROR;
 		char *copy =
-		    arena_printf(r->a, "COPY demo_stage_%s (%s) FROM STDIN", d->name, d->columns);
+		    arena_printf(j->a, "COPY demo_stage_%s (%s) FROM STDIN", d->name, d->columns);
 		char *insert =
-		    arena_printf(r->a, "INSERT INTO %s (%s) SELECT %s FROM demo_stage_%s", d->name,
+		    arena_printf(j->a, "INSERT INTO %s (%s) SELECT %s FROM demo_stage_%s", d->name,
 		                 d->columns, d->columns, d->name);
 		if (copy == NULL || insert == NULL)
 			return DB_ERROR;
-		rc = db_copy_in(copy, r->g.buf[t].p, r->g.buf[t].len);
+		rc = db_copy_in(copy, j->g.buf[t].p, j->g.buf[t].len);
 		if (rc == DB_OK)
 			rc = db_run(insert);
 	}
 	return rc;
 }
 
-/* Writes the batch's audit event: what it loaded, not one row per row. */
-static int run_audit(struct demo_run *r, const struct demo_comune *c, const char *what)
+/* Writes the audit event of Comune c's transaction: what it loaded, not one
+ * row per row. */
+static int job_audit(struct demo_job *j, struct demo_comune *c, const char *what)
 {
 	char request[64];
-	snprintf(request, sizeof request, "demo-%llu-%ld", (unsigned long long)r->g.opts->seed,
-	         r->batches);
-	const char *p[4] = {c->id, r->g.user_id, request, what};
-	return db_exec(r->a, &st_audit, 4, p, NULL);
+	snprintf(request, sizeof request, "demo-%llu-%s-%ld", (unsigned long long)j->r->opts->seed,
+	         c->code, ++c->batches);
+	const char *p[4] = {c->id, j->r->user_id, request, what};
+	return what ? db_exec(j->a, &st_audit, 4, p, NULL) : DB_ERROR;
 }
 
-/* Prints the progress line on stderr. */
-static void run_progress(struct demo_run *r)
+/* Adds the job's batch to the run's totals and prints the progress line on
+ * stderr. Called with r->mu held. */
+static void run_progress(struct demo_run *r, const struct demo_job *j, long persons)
 {
-	double s = run_elapsed(r);
-	long total = r->g.opts->persons, rows = 0;
+	r->persons_done += persons;
 	for (int t = 0; t < DT__COUNT; t++)
-		rows += r->g.total[t];
+		r->total[t] += j->g.rows[t];
+	double s = run_elapsed(r);
+	long total = r->opts->persons, rows = 0;
+	for (int t = 0; t < DT__COUNT; t++)
+		rows += r->total[t];
 	double rate = s > 0 ? (double)r->persons_done / s : 0;
 	double eta = rate > 0 ? (double)(total - r->persons_done) / rate : 0;
 	fprintf(stderr,
 	        "cartella demo: %ld/%ld persons (%.1f%%), %ld interventions, %ld rows in %.0f s: "
 	        "%.0f persons/s, %.0f rows/s, ETA %dm%02ds\n",
 	        r->persons_done, total, 100.0 * (double)r->persons_done / (double)total,
-	        r->g.total[DT_INTERVENTION], rows, s, rate, s > 0 ? (double)rows / s : 0,
+	        r->total[DT_INTERVENTION], rows, s, rate, s > 0 ? (double)rows / s : 0,
 	        (int)eta / 60, (int)eta % 60);
 }
 
 /* One batch of Comune c: up to DEMO_BATCH_PERSONS persons. Returns a db_rc. */
-static int run_batch(struct demo_run *r, struct demo_comune *c)
+static int job_batch(struct demo_job *j, struct demo_comune *c)
 {
+	struct demo_run *r = j->r;
 	struct crypt_bulk *bulk = NULL;
 	int rc = db_begin();
 	if (rc == DB_OK)
-		rc = db_set_context(r->a, c->id, r->g.user_id);
+		rc = db_set_context(j->a, c->id, r->user_id);
 	if (rc == DB_OK)
 		rc = db_run("SET LOCAL statement_timeout = 0");
 	if (rc == DB_OK)
-		rc = crypt_bulk_open(r->a, c->id, &bulk);
+		rc = crypt_bulk_open(j->a, c->id, &bulk);
 	if (rc != DB_OK) {
 		db_rollback();
 		return rc;
 	}
-	r->g.bulk = bulk;
-	r->g.comune = c;
+	j->g.bulk = bulk;
 	for (int t = 0; t < DT__COUNT; t++) {
-		r->g.buf[t].len = 0;
-		r->g.rows[t] = 0;
+		j->g.buf[t].len = 0;
+		j->g.rows[t] = 0;
 	}
 	long persons = 0;
 	while (persons < DEMO_BATCH_PERSONS && c->persons_done + persons < c->persons_target &&
-	       !r->g.failed) {
-		r->g.max_persons = (int)(c->persons_target - c->persons_done - persons);
-		persons += demo_rows_household(&r->g);
+	       !j->g.failed) {
+		j->g.max_persons = (int)(c->persons_target - c->persons_done - persons);
+		persons += demo_rows_household(&j->g);
 	}
-	r->batches++;
 	char *what = arena_printf(
-	    r->a,
+	    j->a,
 	    "cartella demo --persons %ld --seed %llu: batch %ld, %s: %ld persons, %ld households, "
 	    "%ld cases, %ld assessments, %ld interventions, %ld funding parts",
-	    r->g.opts->persons, (unsigned long long)r->g.opts->seed, r->batches, c->name,
-	    r->g.rows[DT_PERSON], r->g.rows[DT_HOUSEHOLD], r->g.rows[DT_CASE],
-	    r->g.rows[DT_ASSESSMENT], r->g.rows[DT_INTERVENTION], r->g.rows[DT_FUNDING]);
-	rc = r->g.failed || what == NULL ? DB_ERROR : run_flush(r);
+	    r->opts->persons, (unsigned long long)r->opts->seed, c->batches + 1, c->name,
+	    j->g.rows[DT_PERSON], j->g.rows[DT_HOUSEHOLD], j->g.rows[DT_CASE],
+	    j->g.rows[DT_ASSESSMENT], j->g.rows[DT_INTERVENTION], j->g.rows[DT_FUNDING]);
+	rc = j->g.failed || what == NULL ? DB_ERROR : job_flush(j);
 	if (rc == DB_OK)
-		rc = run_audit(r, c, what);
+		rc = job_audit(j, c, what);
 	crypt_bulk_close(bulk);
-	r->g.bulk = NULL;
+	j->g.bulk = NULL;
 	if (rc == DB_OK)
 		rc = db_commit();
 	else
 		db_rollback();
 	if (rc != DB_OK)
 		return rc;
-	r->staged = true;
+	j->staged = true;
 	c->persons_done += persons;
-	r->persons_done += persons;
-	for (int t = 0; t < DT__COUNT; t++)
-		r->g.total[t] += r->g.rows[t];
-	run_progress(r);
+	pthread_mutex_lock(&r->mu);
+	run_progress(r, j, persons);
+	pthread_mutex_unlock(&r->mu);
 	return DB_OK;
 }
 
 /* Expenditures (staff, running costs, grants) and population by sex and age
  * band for each year of the data, with one audit event. Returns a db_rc. */
-static int run_spending(struct demo_run *r, const struct demo_comune *c)
+static int job_spending(struct demo_job *j, struct demo_comune *c)
 {
 	static const struct {
 		const char *area, *channel, *management, *kind, *description;
@@ -469,9 +515,10 @@ static int run_spending(struct demo_run *r, const struct demo_comune *c)
 		const char *from, *to;
 		unsigned percent;
 	} bands[] = {{"0", "17", 16}, {"18", "64", 62}, {"65", "", 22}};
+	const char *user = j->r->user_id;
 	int rc = db_begin();
 	if (rc == DB_OK)
-		rc = db_set_context(r->a, c->id, r->g.user_id);
+		rc = db_set_context(j->a, c->id, user);
 	long residents =
 	    (long)c->weight > 6 * c->persons_done ? (long)c->weight : 6 * c->persons_done;
 	for (int y = 2021; rc == DB_OK && y <= 2025; y++) {
@@ -479,7 +526,7 @@ static int run_spending(struct demo_run *r, const struct demo_comune *c)
 		snprintf(year, sizeof year, "%d", y);
 		for (size_t k = 0; rc == DB_OK && k < sizeof lines / sizeof lines[0]; k++) {
 			long long cents = (long long)lines[k].per_person * (c->persons_done + 10) *
-			                  (90 + demo_rng_below(&r->g.rng, 21)) / 100;
+			                  (90 + demo_rng_below(&j->g.rng, 21)) / 100;
 			snprintf(amount, sizeof amount, "%lld", cents);
 			const char *p[9] = {c->id,
 			                    year,
@@ -489,31 +536,150 @@ static int run_spending(struct demo_run *r, const struct demo_comune *c)
 			                    lines[k].kind,
 			                    amount,
 			                    lines[k].description,
-			                    r->g.user_id};
-			rc = db_exec(r->a, &st_expenditure, 9, p, NULL);
+			                    user};
+			rc = db_exec(j->a, &st_expenditure, 9, p, NULL);
 		}
 		for (size_t b = 0; rc == DB_OK && b < 3 * 2; b++) {
 			long n = residents * (long)bands[b / 2].percent / 200 + (y - 2021) * 7;
 			snprintf(count, sizeof count, "%ld", n);
 			const char *p[7] = {
-			    c->id,           year,  b % 2 ? "F" : "M", bands[b / 2].from,
-			    bands[b / 2].to, count, r->g.user_id};
-			rc = db_exec(r->a, &st_population, 7, p, NULL);
+			    c->id, year, b % 2 ? "F" : "M", bands[b / 2].from, bands[b / 2].to,
+			    count, user};
+			rc = db_exec(j->a, &st_population, 7, p, NULL);
 		}
 	}
-	r->batches++;
 	if (rc == DB_OK)
-		rc = run_audit(r, c,
-		               arena_printf(r->a,
+		rc = job_audit(j, c,
+		               arena_printf(j->a,
 		                            "cartella demo --persons %ld --seed %llu: %s: "
 		                            "expenditures and population 2021-2025",
-		                            r->g.opts->persons, (unsigned long long)r->g.opts->seed,
-		                            c->name));
+		                            j->r->opts->persons,
+		                            (unsigned long long)j->r->opts->seed, c->name));
 	if (rc == DB_OK)
 		rc = db_commit();
 	else
 		db_rollback();
 	return rc;
+}
+
+/* Loads Comune number i (its batches, then its spending and population)
+ * from its own generator: seeded by --seed and the Comune's code, with its
+ * own part of the fiscal codes, so the data does not depend on the job or
+ * on the other Comuni. Returns 0 or the exit status. */
+static int job_comune(struct demo_job *j, size_t i)
+{
+	struct demo_run *r = j->r;
+	struct demo_comune *c = &r->comune[i];
+	demo_rng_seed(&j->g.rng, r->opts->seed ^ demo_hash(c->code, strlen(c->code)));
+	j->g.comune = c;
+	j->g.part = i;
+	j->g.serial = 0;
+	j->g.failed = false;
+	if (demo_set_init(&j->g.cf_seen, (size_t)c->persons_target) != 0) {
+		fprintf(stderr, "cartella demo: out of memory\n");
+		return 1;
+	}
+	int status = 0, rc = DB_OK;
+	while (status == 0 && c->persons_done < c->persons_target) {
+		pthread_mutex_lock(&r->mu);
+		bool stop = r->stop;
+		pthread_mutex_unlock(&r->mu);
+		if (stop)
+			status = 1;
+		else if ((rc = job_batch(j, c)) != DB_OK)
+			status = run_fail(j->g.failed ? "making the rows" : "a batch", c->name, rc);
+	}
+	if (status == 0 && (rc = job_spending(j, c)) != DB_OK)
+		status = run_fail("expenditures and population", c->name, rc);
+	demo_set_free(&j->g.cf_seen);
+	return status;
+}
+
+/* The body of a job: takes the next Comune until none is left or a job
+ * failed; closes the job's connection at the end. Borrows arg (a job). */
+static void *job_main(void *arg)
+{
+	struct demo_job *j = arg;
+	struct demo_run *r = j->r;
+	j->status = 0;
+	while (j->status == 0) {
+		pthread_mutex_lock(&r->mu);
+		bool more = !r->stop && r->next < r->ncomuni;
+		size_t i = more ? r->order[r->next++] : 0;
+		pthread_mutex_unlock(&r->mu);
+		if (!more)
+			break;
+		j->status = job_comune(j, i);
+		if (j->status != 0) {
+			pthread_mutex_lock(&r->mu);
+			r->stop = true;
+			pthread_mutex_unlock(&r->mu);
+		}
+	}
+	return NULL;
+}
+
+/* Sets up job j of run r. Returns 0, or -1 when out of memory. */
+static int job_init(struct demo_job *j, struct demo_run *r)
+{
+	memset(j, 0, sizeof *j);
+	j->r = r;
+	j->a = arena_new();
+	j->g.opts = r->opts;
+	util_strlcpy(j->g.user_id, r->user_id, sizeof j->g.user_id);
+	j->g.services = r->services;
+	j->g.nservices = r->nservices;
+	j->g.bidx_taken = &r->bidx_taken;
+	j->g.nparts = r->ncomuni;
+	return j->a ? 0 : -1;
+}
+
+/* Owns j's memory (not j itself). */
+static void job_free(struct demo_job *j)
+{
+	for (int t = 0; t < DT__COUNT; t++)
+		demo_buf_free(&j->g.buf[t]);
+	demo_set_free(&j->g.cf_seen);
+	arena_free(j->a);
+	j->a = NULL;
+}
+
+/* Runs the jobs: with one, in the calling thread on its connection; with
+ * more, each in a thread of its own with its own connection. Returns the
+ * exit status. */
+static int run_jobs(struct demo_run *r, int njobs)
+{
+	struct demo_job *jobs = calloc((size_t)njobs, sizeof *jobs);
+	if (jobs == NULL)
+		return 1;
+	int status = 0, started = 0;
+	for (int k = 0; k < njobs && status == 0; k++)
+		if (job_init(&jobs[k], r) != 0)
+			status = 1;
+	if (status == 0 && njobs == 1) {
+		job_main(&jobs[0]);
+		status = jobs[0].status;
+	}
+	for (int k = 0; status == 0 && njobs > 1 && k < njobs; k++) {
+		if (pthread_create(&jobs[k].thread, NULL, job_main, &jobs[k]) != 0) {
+			fprintf(stderr, "cartella demo: cannot start job %d\n", k + 1);
+			pthread_mutex_lock(&r->mu);
+			r->stop = true;
+			pthread_mutex_unlock(&r->mu);
+			status = 1;
+			break;
+		}
+		started++;
+	}
+	for (int k = 0; k < started; k++) {
+		pthread_join(jobs[k].thread, NULL);
+		if (jobs[k].status != 0)
+			status = jobs[k].status;
+	}
+	for (int k = 0; k < njobs; k++)
+		job_free(&jobs[k]);
+	free(jobs);
+	return status;
 }
 
 /* Borrows o. */
@@ -524,8 +690,8 @@ int demo_scale_run(const struct demo_opts *o)
 		return 1;
 	int status = 1, rc;
 	r->a = arena_new();
-	r->g.opts = o;
-	demo_rng_seed(&r->g.rng, o->seed);
+	r->opts = o;
+	pthread_mutex_init(&r->mu, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	if (r->a == NULL)
 		goto out;
@@ -542,30 +708,22 @@ int demo_scale_run(const struct demo_opts *o)
 		status = run_fail("reading the service catalogue", NULL, rc);
 		goto out;
 	}
-	for (size_t i = 0; i < r->ncomuni; i++) {
-		struct demo_comune *c = &r->comune[i];
-		while (c->persons_done < c->persons_target)
-			if ((rc = run_batch(r, c)) != DB_OK) {
-				status = run_fail(r->g.failed ? "making the rows" : "a batch",
-				                  c->name, rc);
-				goto out;
-			}
-		if ((rc = run_spending(r, c)) != DB_OK) {
-			status = run_fail("expenditures and population", c->name, rc);
-			goto out;
-		}
-	}
+	int njobs = o->jobs < (int)r->ncomuni ? o->jobs : (int)r->ncomuni;
+	status = run_jobs(r, njobs > 0 ? njobs : 1);
+	if (status != 0)
+		goto out;
+	long batches = 0;
+	for (size_t i = 0; i < r->ncomuni; i++)
+		batches += r->comune[i].batches;
 	printf("demo data loaded: %ld persons, %ld households, %ld cases, %ld assessments, "
-	       "%ld interventions, %ld funding parts in %ld batches, %.1f s (seed %llu)\n",
-	       r->g.total[DT_PERSON], r->g.total[DT_HOUSEHOLD], r->g.total[DT_CASE],
-	       r->g.total[DT_ASSESSMENT], r->g.total[DT_INTERVENTION], r->g.total[DT_FUNDING],
-	       r->batches, run_elapsed(r), (unsigned long long)o->seed);
-	status = 0;
+	       "%ld interventions, %ld funding parts in %ld batches, %.1f s (seed %llu, "
+	       "%d job%s)\n",
+	       r->total[DT_PERSON], r->total[DT_HOUSEHOLD], r->total[DT_CASE],
+	       r->total[DT_ASSESSMENT], r->total[DT_INTERVENTION], r->total[DT_FUNDING], batches,
+	       run_elapsed(r), (unsigned long long)o->seed, njobs, njobs == 1 ? "" : "s");
 out:
-	for (int t = 0; t < DT__COUNT; t++)
-		demo_buf_free(&r->g.buf[t]);
-	demo_set_free(&r->g.cf_seen);
-	demo_set_free(&r->g.bidx_taken);
+	demo_set_free(&r->bidx_taken);
+	pthread_mutex_destroy(&r->mu);
 	arena_free(r->a);
 	free(r);
 	return status;

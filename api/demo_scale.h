@@ -20,6 +20,7 @@ struct crypt_bulk;
 
 struct demo_opts {
 	long persons; /* 0: the small demo through the API handlers */
+	int jobs;     /* Comuni loaded at the same time, each on its own connection */
 	uint64_t seed;
 	bool append;
 	double interventions_per_person;
@@ -59,6 +60,11 @@ void demo_buf_free(struct demo_buf *b);
  * api/validate.c) for the person, into out[17]. */
 void demo_fiscal_code(const char *surname, const char *given, char sex, int year, int month,
                       int day, const char *place, char out[17]);
+
+/* FNV-1a of the n bytes at p. */
+uint64_t demo_hash(const void *p, size_t n);
+/* Which of nparts Comuni fiscal code cf belongs to (a hash of it). */
+size_t demo_cf_part(const char *cf, size_t nparts);
 
 /* A set of 16-byte keys (open addressing): fiscal codes of this run, and the
  * first 16 bytes of the fiscal-code blind indexes already in the database. */
@@ -109,6 +115,7 @@ struct demo_comune {
 	unsigned weight; /* residents, for the spread of persons */
 	char provider_id[UTIL_UUID_LEN + 1];
 	long persons_target, persons_done;
+	long batches; /* transactions of this Comune so far (audit request ids) */
 };
 
 /* The state of one run that the row makers share. */
@@ -118,7 +125,9 @@ struct demo_gen {
 	char user_id[UTIL_UUID_LEN + 1]; /* the demo account (created_by) */
 	const struct demo_service *services;
 	size_t nservices;
-	struct demo_set cf_seen, bidx_taken;
+	struct demo_set cf_seen;           /* the current Comune's codes in this run */
+	const struct demo_set *bidx_taken; /* codes already in the database (shared) */
+	size_t part, nparts;               /* the current Comune's part of the codes */
 	struct demo_buf buf[DT__COUNT];
 	long rows[DT__COUNT];          /* rows written into buf since the last flush */
 	long total[DT__COUNT];         /* rows loaded in the run */

@@ -8,7 +8,9 @@ every fiscal code is valid and unique, the regional spending report of a
 Comune-year equals a direct SQL sum over the generated rows, SIUSS flows page;
 no generated name or fiscal code is in pg_dump; one audit event per batch; a
 second load is refused without --append; bad arguments are exit 2 and touch
-nothing."""
+nothing. The whole check runs for --jobs 1 and --jobs 2 (Comuni loaded on two
+connections at once: fiscal codes still unique across the jobs, totals still
+the SQL sums), and --jobs 3 makes the same rows as --jobs 1."""
 import collections
 import os
 import shutil
@@ -19,8 +21,8 @@ import pytest
 import requests
 
 import fiscal
-from conftest import (CORSICO, HTTP_TIMEOUT, enrol_with_cli, is_problem, random_name,
-                      random_password)
+from conftest import (CORSICO, HTTP_TIMEOUT, create_scratch_database, drop_scratch_database,
+                      enrol_with_cli, is_problem, random_name, random_password)
 from test_tenancy import scratch_db  # noqa: F401  (fixture)
 
 PERSONS = 2000
@@ -78,14 +80,16 @@ SELECT count(DISTINCT i.beneficiary_id) FROM intervention i
 """
 
 
-@pytest.fixture
-def loaded(cli, scratch_db):  # noqa: F811
+@pytest.fixture(params=[1, 2], ids=["jobs1", "jobs2"])
+def loaded(request, cli, scratch_db):  # noqa: F811
     owner_url, app_url, sdb = scratch_db
     env = {"CARTELLA_OWNER_DATABASE_URL": owner_url, "DATABASE_URL": app_url}
     assert cli("migrate", env=env).returncode == 0
     baseline = pg_dump(sdb.url)
-    res = cli("demo", "--persons", str(PERSONS), "--seed", str(SEED), env=env, timeout=300)
+    res = cli("demo", "--persons", str(PERSONS), "--seed", str(SEED), "--jobs",
+              str(request.param), env=env, timeout=300)
     assert res.returncode == 0, (res.stdout, res.stderr[-3000:])
+    assert "(seed %d, %d job" % (SEED, request.param) in res.stdout, res.stdout
     return env, sdb, baseline, res
 
 
@@ -135,6 +139,8 @@ def test_bulk_load_reads_back_through_the_api(cli, loaded, spawn_server, login):
     # One audit event per batch stating what it loaded, not one per row.
     events = sdb.all("SELECT purpose FROM audit_event WHERE action = 'demo.bulk_load'")
     assert 6 <= len(events) <= 40, len(events)
+    assert sdb.one("SELECT count(DISTINCT request_id) FROM audit_event"
+                   " WHERE action = 'demo.bulk_load'") == len(events)
     assert sum(int(p.split(": ")[2].split(" persons")[0])
                for (p,) in events if " persons, " in p) == PERSONS
 
@@ -239,7 +245,12 @@ def test_bulk_load_reads_back_through_the_api(cli, loaded, spawn_server, login):
 
 @pytest.mark.parametrize("args", [["--persons", "0"], ["--persons", "-5"], ["--persons", "abc"],
                                   ["--persons"], ["--persons", "10", "--seed", "x"],
-                                  ["--seed", "3"], ["--persons", "10", "--bogus"]])
+                                  ["--seed", "3"], ["--persons", "10", "--bogus"],
+                                  ["--persons", "10", "--jobs", "0"],
+                                  ["--persons", "10", "--jobs", "-2"],
+                                  ["--persons", "10", "--jobs", "two"],
+                                  ["--persons", "10", "--jobs", "17"],
+                                  ["--persons", "10", "--jobs"], ["--jobs", "2"]])
 def test_bad_arguments_are_exit_2_and_write_nothing(cli, db, args):
     def counts():
         return (db.one("SELECT count(*) FROM person"),
@@ -251,3 +262,56 @@ def test_bad_arguments_are_exit_2_and_write_nothing(cli, db, args):
     assert res.stderr.startswith("cartella demo: "), res.stderr
     assert "demo data loaded" not in res.stdout
     assert counts() == before
+
+
+# What a load made, in the columns stored in clear (ids drawn from the seed,
+# dates, amounts, states, codes), as one digest per table: equal digests of
+# two databases mean the same rows. Tenant, service and user ids are made by
+# each migration, so tenants and services go by their codes.
+FINGERPRINTS = {
+    "person": "SELECT t.code || p.id::text FROM person p JOIN tenant t ON t.id = p.tenant_id",
+    "household_member": "SELECT concat_ws('|', m.household_id, m.person_id, m.relation, m.head)"
+                        " FROM household_member m",
+    "social_case": "SELECT c.id::text || c.person_id::text || c.status || c.sealed::text"
+                   " FROM social_case c",
+    "intervention": "SELECT concat_ws('|', i.id, t.code, i.case_id, i.beneficiary_id, s.code,"
+                    " i.nature, i.start_date, i.end_date, i.delivery_date,"
+                    " i.monthly_amount_cents, i.total_amount_cents, i.status,"
+                    " i.application_protocol)"
+                    " FROM intervention i JOIN tenant t ON t.id = i.tenant_id"
+                    " JOIN service_catalogue s ON s.id = i.service_id",
+    "intervention_funding": "SELECT concat_ws('|', f.intervention_id, f.channel, f.amount_cents)"
+                            " FROM intervention_funding f",
+    "expenditure": "SELECT concat_ws('|', t.code, e.year, e.channel, e.kind, e.amount_cents)"
+                   " FROM expenditure e JOIN tenant t ON t.id = e.tenant_id",
+    "population": "SELECT concat_ws('|', t.code, p.year, p.sex, p.age_from, p.residents)"
+                  " FROM population p JOIN tenant t ON t.id = p.tenant_id",
+}
+
+
+def fingerprint(sdb):
+    return {table: sdb.one("SELECT count(*)::text || ' ' || md5(coalesce(string_agg(x, ','"
+                           " ORDER BY x), '')) FROM (%s) AS r(x)" % sql)
+            for table, sql in FINGERPRINTS.items()}
+
+
+def test_jobs_make_the_same_data_as_one_job(cli, scratch_db):  # noqa: F811
+    """--jobs 3 loads three Comuni at a time on three connections; the rows are
+    those --jobs 1 makes with the same seed (each Comune has its own
+    generator and its own part of the fiscal codes), whatever the order the
+    jobs finish in."""
+    name = "scratch_" + random_name("")
+    other = create_scratch_database(name)
+    try:
+        prints = []
+        for (owner_url, app_url, sdb), jobs in ((scratch_db, 3), (other, 1)):
+            env = {"CARTELLA_OWNER_DATABASE_URL": owner_url, "DATABASE_URL": app_url}
+            assert cli("migrate", env=env).returncode == 0
+            res = cli("demo", "--persons", "700", "--seed", "11", "--jobs", str(jobs), env=env,
+                      timeout=300)
+            assert res.returncode == 0, (res.stdout, res.stderr[-3000:])
+            prints.append(fingerprint(sdb))
+        assert prints[0]["person"].startswith("700 ")
+        assert prints[0] == prints[1]
+    finally:
+        drop_scratch_database(name)
