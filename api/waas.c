@@ -413,11 +413,16 @@ static const struct db_stmt st_lock = {
     "SELECT pg_advisory_xact_lock(hashtextextended('cartella.flows.' || $1, 0))",
 };
 
+/* The current flow's payload is a subquery on flow_record's key, not a join:
+ * PostgreSQL estimates the changed rows at 1 (the OR below), and joined a
+ * scan of every flow of the Comune to each of them (docs/performance.md,
+ * "SIUSS flows": 161 s for 174,000 interventions, 7,000 flows). */
 static const struct db_stmt st_changed = {
     "waas_changed",
-    "SELECT " WS_COLUMNS ", st.current_flow, f.payload_enc " WS_FROM
+    "SELECT " WS_COLUMNS ", st.current_flow, "
+    "(SELECT f.payload_enc FROM flow_record f "
+    "  WHERE f.tenant_id = st.tenant_id AND f.id = st.current_flow) " WS_FROM
     "LEFT JOIN flow_state st ON st.tenant_id = i.tenant_id AND st.intervention_id = i.id "
-    "LEFT JOIN flow_record f ON f.tenant_id = st.tenant_id AND f.id = st.current_flow "
     "WHERE i.tenant_id = $1 AND (st.intervention_id IS NULL "
     "   OR st.intervention_version <> i.version OR st.person_version <> p.version) "
     "ORDER BY i.created_at, i.id LIMIT 1000",
