@@ -46,9 +46,18 @@ def log(msg):
 def parse_args():
     ap = argparse.ArgumentParser(prog="tests/bench/run")
     ap.add_argument("--persons", type=int, default=2000)
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="cartella demo --jobs: Comuni loaded at the same time")
+    ap.add_argument("--tenant", default=TENANT,
+                    help="ISTAT code of the Comune measured (default Corsico, 015093)")
+    ap.add_argument("--skip", default="",
+                    help="workloads to leave out, comma-separated (e.g. siuss_flows)")
+    ap.add_argument("--load-only", action="store_true",
+                    help="stop after loading the data (with --data-dir: to use it later)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
-    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--connections", type=int, default=16,
+                    help="wrk connections of the throughput runs")
     ap.add_argument("--quick", action="store_true", help="2 runs of 3 s")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny data, 1 run of 1 s, correctness only")
@@ -152,6 +161,10 @@ def cli(*args, stdin=None):
     if res.returncode != 0:
         raise SystemExit("cartella %s: %s" % (" ".join(args), res.stderr.strip()))
     return res.stdout
+
+
+def existing_persons():
+    return superuser_sql("SELECT count(*) FROM person")[0][0]
 
 
 def make_user(username, roles):
@@ -267,7 +280,13 @@ def pick_targets(api, k):
 # ---------------------------------------------------------------- main
 
 def main():
+    global TENANT
     a = parse_args()
+    TENANT = a.tenant
+    skip = set(x for x in a.skip.split(",") if x)
+    if skip - set(w.name for w in WORKLOADS):
+        raise SystemExit("--skip: no workload %s" % ", ".join(sorted(skip)))
+    workloads = [w for w in WORKLOADS if w.name not in skip]
     random.seed(7)
     os.makedirs(a.out, exist_ok=True)
     results = {"args": vars(a), "pinning": {"server": SERVER_CPU, "load": LOAD_CPU},
@@ -276,67 +295,98 @@ def main():
     try:
         superuser_sql("UPDATE tenant SET siuss_operator_cf = %s WHERE code = %s",
                       (OPERATOR_CF, TENANT))
+        # Data loaded by an earlier run (tests/bench/run --data-dir) is used
+        # as it is; so each run has users of its own.
+        kept = existing_persons()
+        t0 = time.time()
+        if kept == 0 and demo_supports_persons() and not a.smoke:
+            log("cartella demo --persons %d --jobs %d" % (a.persons, a.jobs))
+            subprocess.run([BIN, "demo", "--persons", str(a.persons), "--seed", "7",
+                            "--jobs", str(a.jobs)], check=True,
+                           env=dict(os.environ, CARTELLA_LOG_LEVEL="warn"))
+            results["load_seconds"] = round(time.time() - t0, 1)
+            superuser_sql("VACUUM ANALYZE")
+            log("loaded in %.0f s" % results["load_seconds"])
+        elif kept > 0:
+            log("using the %d persons already loaded" % kept)
+        if a.load_only:
+            return
         cartella, url = start_cartella()
         procs.append(cartella)
-        worker = make_user("bench.worker", ["social_worker", "administrative"])
-        admin = make_user("bench.admin", ["admin"])
-        token = login(url, "bench.worker", worker)
+        suffix = time.strftime(".%H%M%S")
+        worker = make_user("bench.worker" + suffix, ["social_worker", "administrative"])
+        admin = make_user("bench.admin" + suffix, ["admin"])
+        token = login(url, "bench.worker" + suffix, worker)
         api = Api(url, "Bearer " + token)
-        adm = Api(url, "Bearer " + login(url, "bench.admin", admin))
-        client = adm.call("POST", "/api/v1/clients", {"name": "bench siuss", "scopes": ["siuss"]})
+        adm = Api(url, "Bearer " + login(url, "bench.admin" + suffix, admin))
+        client = adm.call("POST", "/api/v1/clients", {"name": "bench siuss" + suffix,
+                                                   "scopes": ["siuss"]})
         import base64
         basic = "Basic " + base64.b64encode(
             ("%s:%s" % (client["id"], client["secret"])).encode()).decode()
         sad = service_id("SAD")
 
-        t0 = time.time()
-        if demo_supports_persons() and not a.smoke:
-            log("cartella demo --persons %d" % a.persons)
-            subprocess.run([BIN, "demo", "--persons", str(a.persons)], check=True,
-                           env=dict(os.environ, CARTELLA_LOG_LEVEL="warn"))
-        else:
+        if kept == 0 and (a.smoke or not demo_supports_persons()):
             load_through_api(api, a.persons, sad)
-        results["load_seconds"] = round(time.time() - t0, 1)
-        superuser_sql("VACUUM ANALYZE")
+            results["load_seconds"] = round(time.time() - t0, 1)
+            superuser_sql("VACUUM ANALYZE")
 
         targets = pick_targets(api, 1 if a.smoke else 8)
         # The create workload writes into a case of its own, so that the list
         # workload reads the same cases throughout.
         body = fiscal.person()
         body["residence"] = body["address"]["istat_code"] = TENANT
-        pid = api.call("POST", "/api/v1/persons", body)["id"]
-        create_case = api.call("POST", "/api/v1/cases", {"person_id": pid})["id"]
+        # (on kept data, the same person as in the run before)
+        made = api.call("POST", "/api/v1/persons", body, want=(201, 409))
+        pid = made.get("id") or made["existing_id"]
+        made = api.call("POST", "/api/v1/cases", {"person_id": pid}, want=(201, 409))
+        create_case = made.get("id") or made["existing_id"]
         ctx = {"auth": "Bearer " + token, "basic": basic, "targets": targets, "sad": sad,
                "create_case": create_case, "create_person": pid, "tenant": TENANT}
         # Flows requests first turn every changed intervention into its flow
         # records; the workload then pages through stored flows.
-        gen = measure.drain_flows(url, ctx, cartella.pid)
-        results["flow_generation"] = {"interventions": gen[0], "cpu_s": gen[1]}
+        if "siuss_flows" not in skip:
+            gen = measure.drain_flows(url, ctx, cartella.pid)
+            results["flow_generation"] = {"interventions": gen[0], "cpu_s": gen[1]}
         superuser_sql("VACUUM ANALYZE")
         counts = superuser_sql("SELECT (SELECT count(*) FROM person), "
                                "(SELECT count(*) FROM intervention), "
                                "(SELECT count(*) FROM flow_record), "
                                "(SELECT count(*) FROM person p JOIN tenant t "
-                               " ON t.id = p.tenant_id WHERE t.code = %s)", (TENANT,))[0]
+                               " ON t.id = p.tenant_id WHERE t.code = %s), "
+                               "(SELECT count(*) FROM intervention i JOIN tenant t "
+                               " ON t.id = i.tenant_id WHERE t.code = %s), "
+                               "pg_size_pretty(pg_database_size(current_database()))",
+                               (TENANT, TENANT))[0]
         results["data"] = dict(zip(("persons", "interventions", "flow_records",
-                                    "tenant_persons"), counts))
+                                    "tenant_persons", "tenant_interventions", "db_size"),
+                                   counts))
         log("data: %s" % results["data"])
 
-        scripts = capture.capture_all(url, ctx, WORKLOADS, os.path.join(a.out, "pgbench"))
+        scripts = capture.capture_all(url, ctx, workloads, os.path.join(a.out, "pgbench"))
         if a.profile:
             measure.profile(a, url, ctx, next(w for w in WORKLOADS if w.name == a.profile),
                             cartella.pid, LOAD_CPU)
         if a.capture_only:
+            if "spending_report" in scripts:
+                # The report against its bare aggregate at concurrency 1
+                # alone, for data where the closed loop at 16 connections
+                # and the latency runs would only queue reports.
+                results["report_c1"] = measure.report_c1(
+                    a, url, ctx, next(w for w in workloads if w.name == "spending_report"),
+                    scripts, LOAD_CPU)
+                with open(os.path.join(a.out, "results.json"), "w") as f:
+                    json.dump(results, f, indent=1, default=str)
             log("pgbench scripts in %s" % os.path.join(a.out, "pgbench"))
             return
         peer, peer_url = start_peer()
         procs.append(peer)
-        results["correctness"] = measure.check_correctness(url, peer_url, ctx, WORKLOADS, scripts)
+        results["correctness"] = measure.check_correctness(url, peer_url, ctx, workloads, scripts)
         if a.smoke:
-            results["smoke"] = measure.smoke(url, peer_url, ctx, WORKLOADS, scripts,
+            results["smoke"] = measure.smoke(url, peer_url, ctx, workloads, scripts,
                                              cartella.pid, peer.pid, LOAD_CPU)
         else:
-            results.update(measure.run_all(a, url, peer_url, ctx, WORKLOADS, scripts,
+            results.update(measure.run_all(a, url, peer_url, ctx, workloads, scripts,
                                            cartella.pid, peer.pid, LOAD_CPU))
         with open(os.path.join(a.out, "results.json"), "w") as f:
             json.dump(results, f, indent=1, default=str)

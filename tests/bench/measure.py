@@ -127,7 +127,8 @@ def bare_aggregate(script, outdir):
 
 def pending_flows(tenant_code):
     """How many interventions of the tenant wait for their flow (the
-    condition of the server's waas_changed statement)."""
+    condition of the server's waas_changed statement); those of sealed cases
+    are hidden from the SIUSS client, so never wait."""
     import psycopg2
     c = psycopg2.connect(os.environ["CARTELLA_PG_SUPERUSER_URL"])
     try:
@@ -136,7 +137,9 @@ def pending_flows(tenant_code):
                         "JOIN person p ON p.tenant_id = i.tenant_id AND p.id = i.beneficiary_id "
                         "LEFT JOIN flow_state st "
                         "ON st.tenant_id = i.tenant_id AND st.intervention_id = i.id "
-                        "WHERE t.code = %s AND (st.intervention_id IS NULL "
+                        "WHERE t.code = %s AND NOT EXISTS (SELECT FROM social_case c "
+                        "WHERE c.tenant_id = i.tenant_id AND c.id = i.case_id AND c.sealed) "
+                        "AND (st.intervention_id IS NULL "
                         "OR st.intervention_version <> i.version "
                         "OR st.person_version <> p.version)", (tenant_code,))
             return cur.fetchone()[0]
@@ -146,14 +149,19 @@ def pending_flows(tenant_code):
 
 def drain_flows(url, ctx, pid):
     """Lets Cartella turn every changed intervention into its flow (each
-    flows request makes up to 1,000). Returns (interventions, CPU seconds)."""
+    flows request makes up to 1,000; the count of those left, a scan of the
+    Comune's interventions, is taken again only after enough requests for
+    them all). Returns (interventions, CPU seconds)."""
     before, cpu0 = pending_flows(ctx["tenant"]), cpu_seconds(pid)
-    for _ in range(100000):
-        r = requests.get(url + "/waas/v1/flussi?since=99999999999999&limit=1",
-                         headers={"Authorization": ctx["basic"]}, timeout=600)
-        if r.status_code != 200:
-            raise SystemExit("flows: %d %s" % (r.status_code, r.text[:300]))
-        if pending_flows(ctx["tenant"]) == 0:
+    left = before
+    for _ in range(1000):
+        for _ in range(max(1, -(-left // 1000))):
+            r = requests.get(url + "/waas/v1/flussi?since=99999999999999&limit=1",
+                             headers={"Authorization": ctx["basic"]}, timeout=600)
+            if r.status_code != 200:
+                raise SystemExit("flows: %d %s" % (r.status_code, r.text[:300]))
+        left = pending_flows(ctx["tenant"])
+        if left == 0:
             break
     return before, cpu_seconds(pid) - cpu0
 
@@ -234,7 +242,8 @@ def med(xs):
 def run_all(a, url, peer_url, ctx, workloads, scripts, cpid, ppid, load_cpu):
     d, runs = a.duration, []
     outdir = os.path.dirname(scripts[workloads[0].name].path)
-    aggregate = bare_aggregate(scripts["spending_report"], outdir)
+    aggregate = (bare_aggregate(scripts["spending_report"], outdir)
+                 if "spending_report" in scripts else None)
     for run in range(a.runs):
         res = {}
         for w in workloads:
@@ -242,10 +251,10 @@ def run_all(a, url, peer_url, ctx, workloads, scripts, cpid, ppid, load_cpu):
             if w.name == "siuss_flows":
                 drain_flows(url, ctx, cpid)
             m["ceiling"] = pgbench(load_cpu, scripts[w.name], d, 4)
-            m["cartella"] = wrk(load_cpu, url, ctx, w, d, pid=cpid)
+            m["cartella"] = wrk(load_cpu, url, ctx, w, d, connections=a.connections, pid=cpid)
             if w.name == "siuss_flows":
                 drain_flows(url, ctx, cpid)
-            m["peer"] = wrk(load_cpu, peer_url, ctx, w, d, pid=ppid)
+            m["peer"] = wrk(load_cpu, peer_url, ctx, w, d, connections=a.connections, pid=ppid)
             rate = max(10, 0.5 * min(m["cartella"]["rps"], m["peer"]["rps"]))
             if w.name == "siuss_flows":
                 drain_flows(url, ctx, cpid)
@@ -262,8 +271,8 @@ def run_all(a, url, peer_url, ctx, workloads, scripts, cpid, ppid, load_cpu):
                 flush=True)
         runs.append(res)
     mem = {}
-    w = workloads[0]
-    for who, base, pid in (("cartella", url, cpid), ("peer", peer_url, ppid)):
+    w = next((w for w in workloads if w.name == "person_read"), None)
+    for who, base, pid in (("cartella", url, cpid), ("peer", peer_url, ppid)) if w else ():
         env = dict(os.environ, BENCH_PATHS=" ".join(w.paths(ctx)), BENCH_METHOD="GET",
                    BENCH_AUTH=ctx[w.auth], BENCH_BODY_FILE="")
         p = subprocess.Popen(["taskset", "-c", load_cpu, "wrk", "-t1", "-c256", "-d6s",
@@ -274,6 +283,26 @@ def run_all(a, url, peer_url, ctx, workloads, scripts, cpid, ppid, load_cpu):
         p.wait()
         mem[who] = {"rss_256_kib": rss, "hwm_kib": memory_kib(pid, "VmHWM")}
     return {"runs": runs, "memory": mem, "summary": summarise(runs, workloads)}
+
+
+def report_c1(a, url, ctx, w, scripts, load_cpu):
+    """The spending report (workload w) at concurrency 1 against its bare
+    aggregate, a.runs times (medians): what run_all measures as
+    vs_aggregate."""
+    aggregate = bare_aggregate(scripts["spending_report"],
+                               os.path.dirname(scripts["spending_report"].path))
+    runs = []
+    for _ in range(a.runs):
+        agg = pgbench(load_cpu, aggregate, a.duration, 1)
+        c1 = wrk(load_cpu, url, ctx, w, a.duration, connections=1)
+        runs.append({"aggregate_tps": agg["tps"], "cartella_rps": c1["rps"],
+                     "cartella_non2xx": c1["non2xx"],
+                     "ratio": agg["tps"] / c1["rps"] if c1["rps"] else None})
+        print("report c1: aggregate %.3f tx/s, cartella %.3f req/s" % (
+            agg["tps"], c1["rps"]), flush=True)
+    return {"runs": runs, "aggregate_tps": med(r["aggregate_tps"] for r in runs),
+            "cartella_rps": med(r["cartella_rps"] for r in runs),
+            "vs_aggregate": med(r["ratio"] for r in runs)}
 
 
 def summarise(runs, workloads):
@@ -313,10 +342,12 @@ def markdown(results):
 
     lines = []
     data = results.get("data", {})
-    lines.append("Data: %s persons (%s in the Comune measured), %s interventions, %s SIUSS "
-                 "flow records. Pool %d, server and peer on CPU %s, load generators on CPU %s." % (
-                     data.get("persons"), data.get("tenant_persons"), data.get("interventions"),
-                     data.get("flow_records"),
+    lines.append("Data: %s persons (%s in the Comune measured, %s), %s interventions (%s in the "
+                 "Comune), %s SIUSS flow records, database %s. Pool %d, server and peer on CPU %s, "
+                 "load generators on CPU %s." % (
+                     data.get("persons"), data.get("tenant_persons"), results["args"]["tenant"],
+                     data.get("interventions"), data.get("tenant_interventions"),
+                     data.get("flow_records"), data.get("db_size"),
                      results["pool"], results["pinning"]["server"], results["pinning"]["load"]))
     if "summary" not in results:
         lines.append("")
@@ -338,21 +369,27 @@ def markdown(results):
             f(s["cartella_cpu_1k"], "%.3f"), f(s["peer_cpu_1k"], "%.3f")))
     s = results["summary"]
     mem = results["memory"]
-    gen = results["flow_generation"]
+    gen = results.get("flow_generation")
+    lines.append("")
+    if mem:
+        lines.append(
+            "- RSS at 256 keep-alive connections: Cartella %.1f MiB, peer %.1f MiB; peak RSS "
+            "(VmHWM) over the whole run: Cartella %.1f MiB, peer %.1f MiB." % (
+                mem["cartella"]["rss_256_kib"] / 1024, mem["peer"]["rss_256_kib"] / 1024,
+                mem["cartella"]["hwm_kib"] / 1024, mem["peer"]["hwm_kib"] / 1024))
+    if "spending_report" in s:
+        lines.append(
+            "- Regional spending report at concurrency 1: Cartella takes %s× the time of the "
+            "bare SQL aggregate (app.spending_facts in its own transaction)." % f(
+                s["spending_report"].get("vs_aggregate"), "%.2f"))
+    if "siuss_flows" in s and gen:
+        lines.append(
+            "- SIUSS flows handed out (decrypt snapshot, render XML, base64, audit): %s flows "
+            "per CPU-second of the server; flows generated from interventions (snapshot, "
+            "encrypt, insert): %s interventions in %.1f CPU-s = %s per CPU-second." % (
+                f(s["siuss_flows"].get("flows_per_cpu_s")), gen["interventions"], gen["cpu_s"],
+                f(gen["interventions"] / gen["cpu_s"] if gen["cpu_s"] else None)))
     lines += [
-        "",
-        "- RSS at 256 keep-alive connections: Cartella %.1f MiB, peer %.1f MiB; peak RSS "
-        "(VmHWM) over the whole run: Cartella %.1f MiB, peer %.1f MiB." % (
-            mem["cartella"]["rss_256_kib"] / 1024, mem["peer"]["rss_256_kib"] / 1024,
-            mem["cartella"]["hwm_kib"] / 1024, mem["peer"]["hwm_kib"] / 1024),
-        "- Regional spending report at concurrency 1: Cartella takes %s× the time of the bare "
-        "SQL aggregate (app.spending_facts in its own transaction)." % f(
-            s["spending_report"].get("vs_aggregate"), "%.2f"),
-        "- SIUSS flows handed out (decrypt snapshot, render XML, base64, audit): %s flows per "
-        "CPU-second of the server; flows generated from interventions (snapshot, encrypt, "
-        "insert): %s interventions in %.1f CPU-s = %s per CPU-second." % (
-            f(s["siuss_flows"].get("flows_per_cpu_s")), gen["interventions"], gen["cpu_s"],
-            f(gen["interventions"] / gen["cpu_s"] if gen["cpu_s"] else None)),
         "- Medians of %d runs of %.0f s each; %d non-2xx answers in all." % (
             results["args"]["runs"], results["args"]["duration"],
             sum(x["non2xx"] for x in s.values())),
