@@ -416,7 +416,7 @@ static const struct db_stmt st_lock = {
 /* The current flow's payload is a subquery on flow_record's key, not a join:
  * PostgreSQL estimates the changed rows at 1 (the OR below), and joined a
  * scan of every flow of the Comune to each of them (docs/performance.md,
- * "SIUSS flows": 161 s for 174,000 interventions, 7,000 flows). */
+ * "SIUSS flows": 161 s for 174,000 interventions, 1,500 flows). */
 static const struct db_stmt st_changed = {
     "waas_changed",
     "SELECT " WS_COLUMNS ", st.current_flow, "
