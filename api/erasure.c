@@ -10,8 +10,9 @@
  *     data in                             → 409 retention-period naming each
  *                                           rule and the date until which
  *                                           the data must be kept;
- *   - otherwise app.erase_person anonymises the person and the answer lists
- *     what was destroyed.
+ *   - otherwise app.erase_person anonymises the person,
+ *     app.erasure_forget_jobs destroys the job results that copy the
+ *     person's data (schema/026), and the answer lists what was destroyed.
  * A refusal is kept in the audit trail with its status (commit_on_error:
  * nothing else was written); so is the erasure. Both carry the person's id,
  * which identifies nobody once the person is erased. */
@@ -55,6 +56,12 @@ static const struct db_stmt st_erase = {
     "erasure_erase",
     "SELECT app.erase_person($1::uuid, $2::uuid, $3, $4)::text, "
     "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+};
+
+/* The job results that may copy the person's data (schema/026). */
+static const struct db_stmt st_forget_jobs = {
+    "erasure_forget_jobs",
+    "SELECT results, stopped FROM app.erasure_forget_jobs($1::uuid)",
 };
 
 static const char *const grounds[] = {"no_longer_necessary", "consent_withdrawn", "objection",
@@ -195,13 +202,24 @@ int api_person_erasure(struct http_req *req)
 	if (PQgetisnull(r, 0, 0))
 		return HTTP_RETRY; /* erased concurrently: the retry answers 409 */
 	json_t *destroyed = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-	if (destroyed == NULL || http_audit_object(req, "person", id) != 0) {
+	const char *erased_at = PQgetvalue(r, 0, 1);
+	PGresult *j;
+	rc = destroyed ? db_exec(req->arena, &st_forget_jobs, 1, e, &j) : DB_ERROR;
+	if (rc != DB_OK) {
+		json_decref(destroyed);
+		return http_reply_db_error(req, rc);
+	}
+	if (json_object_set_new(destroyed, "job_results",
+	                        json_integer(atoll(PQgetvalue(j, 0, 0)))) != 0 ||
+	    json_object_set_new(destroyed, "jobs_stopped",
+	                        json_integer(atoll(PQgetvalue(j, 0, 1)))) != 0 ||
+	    http_audit_object(req, "person", id) != 0) {
 		json_decref(destroyed);
 		return -1;
 	}
 	return http_reply_json(req, 200,
 	                       json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o}", "person_id", id,
-	                                 "erased_at", PQgetvalue(r, 0, 1), "erased_by",
+	                                 "erased_at", erased_at, "erased_by",
 	                                 req->principal.user_id, "ground", ground,
 	                                 "request_reference", reference, "destroyed", destroyed));
 }

@@ -14,6 +14,7 @@ import yaml
 import fiscal
 from conftest import ASSAGO, CORSICO, HTTP_TIMEOUT, error_fields, is_problem, random_name
 import test_gdpr as gdpr
+import test_jobs as jobs
 from test_contract import check as contract_check
 from test_waas import ts_ms
 
@@ -438,6 +439,75 @@ def test_the_flows_of_an_erased_person_are_no_longer_handed_out(make_user, login
     assert db.one("SELECT count(*) FROM flow_record WHERE person_id = %s", (pid,)) == count
     assert db.one("SELECT count(*) FROM flow_record WHERE person_id = %s"
                   " AND payload_enc IS NOT NULL", (pid,)) == 0
+
+
+# ---------------------------------------------------------------- job results
+
+def test_erasure_destroys_the_job_results_that_copy_the_person(make_user, login, db):
+    """A finished subject-access export of the person and a finished SIUSS batch
+    (which lists the person) expire with the erasure; a running export of the
+    person fails; another person's export is untouched."""
+    db.one("UPDATE tenant SET siuss_operator_cf = '09876543210' WHERE code = %s RETURNING id",
+           (SIUSS_TENANT,))
+    u, p = make_user(SIUSS_TENANT, "social_worker", roles=("administrative", "dpo"))
+    s = login(u, p, SIUSS_TENANT)
+    user_id = s.login_body["user"]["id"]
+    body = fiscal.person()
+    body["residence"] = SIUSS_TENANT
+    body["address"]["istat_code"] = SIUSS_TENANT
+    pid = ok(call(s, "POST", PERSONS, body))["id"]
+    other = ok(call(s, "POST", PERSONS, fiscal.person()))["id"]
+    ok(call(s, "POST", "/api/v1/interventions", {
+        "beneficiary_id": pid, "service": service_id(db, "SAD"), "nature": "periodic",
+        "start_date": "2014-03-01", "end_date": "2014-10-31", "monthly_amount": "350.00",
+        "means_test": 4, "funding": [{"channel": "comune", "amount": "350.00"}],
+        "in_charge": True, "user_area": 2, "application_protocol": random_name("P-")}))
+
+    def export(person):
+        r = call(s, "POST", PERSONS + "/" + person + "/subject-access")
+        assert r.status_code == 202, r.text
+        return r.json()["id"]
+    mine, theirs = export(pid), export(other)
+    batch = jobs.start(s, "siuss-batch", "?from=2014-03-01&to=2014-03-31").json()["id"]
+    for j in (mine, theirs, batch):
+        done = jobs.wait_job(s, j)
+        assert done.status_code == 303, done.text
+        if j == batch:
+            assert body["fiscal_code"] in call(s, "GET", done.headers["Location"]).text
+    # An export of the person that another server process is running (its
+    # heartbeat is fresh, so no housekeeping takes it back meanwhile).
+    running = str(uuid.uuid4())
+    db.one("INSERT INTO job (tenant_id, id, kind, parameters, requested_by, requester_roles,"
+           " status, runner, heartbeat_at, started_at, attempts, ttl_seconds)"
+           " SELECT t.id, %s, 'subject_access',"
+           " jsonb_build_object('person_id', %s::text, 'format', 'json'), %s, '{dpo}',"
+           " 'running', gen_random_uuid(), now() + interval '1 hour', now(), 1, 3600"
+           " FROM tenant t WHERE t.code = %s RETURNING id",
+           (running, pid, user_id, SIUSS_TENANT))
+    tenant_jobs = ("FROM job j JOIN tenant t ON t.id = j.tenant_id WHERE t.code = '%s' AND " %
+                   SIUSS_TENANT)
+    results = db.one("SELECT count(*) " + tenant_jobs + "j.status = 'done' AND ("
+                     "(j.kind = 'subject_access' AND j.parameters->>'person_id' = %s) OR"
+                     " j.parameters->>'report' = 'siuss-batch')", (pid,))
+    assert results >= 2
+
+    r = erase(s, pid)
+    assert r.status_code == 200, r.text
+    assert r.json()["destroyed"]["job_results"] == results
+    assert r.json()["destroyed"]["jobs_stopped"] == 1
+    for j in (mine, batch):
+        got = ok(call(s, "GET", "/api/v1/jobs/" + j, allow_redirects=False), 200)
+        assert got["status"] == "expired" and got["result"] is None
+        assert is_problem(call(s, "GET", "/api/v1/jobs/%s/result" % j), 410)
+        assert db.one("SELECT result_enc FROM job WHERE id = %s", (j,)) is None
+    got = ok(call(s, "GET", "/api/v1/jobs/" + running), 200)
+    assert got["status"] == "failed" and got["error"]["type"] == "/problems/gone"
+    assert db.one("SELECT count(*) " + tenant_jobs + "j.status IN ('done', 'running', 'queued')"
+                  " AND j.parameters->>'person_id' = %s", (pid,)) == 0
+    # Another person's export is still there.
+    done = jobs.wait_job(s, theirs)
+    assert done.status_code == 303
+    assert call(s, "GET", done.headers["Location"]).status_code == 200
 
 
 # ---------------------------------------------------------------- refusals
