@@ -83,12 +83,19 @@ void waas_ms_rfc3339(long long ms, char out[32])
 	"p.residence_istat, "                                                                      \
 	"(SELECT to_char(e.signed_on, 'YYYY-MM-DD') FROM isee e WHERE e.tenant_id = i.tenant_id "  \
 	"   AND e.dsu_protocol = i.dsu_protocol ORDER BY e.signed_on DESC LIMIT 1), "              \
-	"s.isee_linked, i.case_id "
+	"s.isee_linked, i.case_id, sa.id, sa.answers::text "
+/* sa: the latest sina assessment of the intervention's case, when the case
+ * is the beneficiary's own (the SINA section of the flow). */
 #define WS_FROM                                                                                    \
 	"FROM intervention i "                                                                     \
 	"JOIN person p ON p.tenant_id = i.tenant_id AND p.id = i.beneficiary_id "                  \
 	"JOIN service_catalogue s ON s.tenant_id = i.service_tenant_id AND s.id = i.service_id "   \
-	"LEFT JOIN code c ON c.list = 'inps-prestazioni' AND c.code = s.inps_code "
+	"LEFT JOIN code c ON c.list = 'inps-prestazioni' AND c.code = s.inps_code "                \
+	"LEFT JOIN LATERAL (SELECT x.id, x.answers FROM assessment x JOIN social_case sc "         \
+	"      ON sc.tenant_id = x.tenant_id AND sc.id = x.case_id "                               \
+	"     AND sc.person_id = i.beneficiary_id WHERE x.tenant_id = i.tenant_id "                \
+	"     AND x.case_id = i.case_id AND x.kind = 'sina' ORDER BY x.version DESC LIMIT 1) sa "  \
+	"  ON true "
 enum {
 	W_ID,
 	W_VERSION,
@@ -127,6 +134,8 @@ enum {
 	W_DSU_DATE,
 	W_ISEE_LINKED,
 	W_CASE,
+	W_SINA_ID,
+	W_SINA_ANSWERS,
 	W__COUNT
 };
 
@@ -370,6 +379,10 @@ static int ws_snapshot(struct http_req *req, PGresult *r, int row, json_t **snap
 	struct waas_issues *is = issues ? issues : &local;
 	waas_ps_checks(s, is);
 	*refusal = waas_first_refusal(is);
+	/* after the refusals, so that a record's first finding is its refusal */
+	if (waas_sina_snapshot(s, waas_col(r, row, W_SINA_ANSWERS), in_charge,
+	                       waas_col(r, row, W_AREA), issues) != 0)
+		return DB_ERROR;
 	if (issues != NULL) {
 		struct waas_money m = ws_money(r, row);
 		waas_shares_checks(&m, issues);
@@ -424,7 +437,8 @@ static const struct db_stmt st_changed = {
     "  WHERE f.tenant_id = st.tenant_id AND f.id = st.current_flow) " WS_FROM
     "LEFT JOIN flow_state st ON st.tenant_id = i.tenant_id AND st.intervention_id = i.id "
     "WHERE i.tenant_id = $1 AND (st.intervention_id IS NULL "
-    "   OR st.intervention_version <> i.version OR st.person_version <> p.version) "
+    "   OR st.intervention_version <> i.version OR st.person_version <> p.version "
+    "   OR st.sina_assessment_id IS DISTINCT FROM sa.id) "
     "ORDER BY i.created_at, i.id LIMIT 1000",
 };
 enum { W_CURRENT = W__COUNT, W_CURRENT_PAYLOAD };
@@ -448,10 +462,12 @@ static const struct db_stmt st_emit = {
 static const struct db_stmt st_state = {
     "waas_state",
     "INSERT INTO flow_state (tenant_id, intervention_id, intervention_version, person_version, "
-    "                        current_flow, refusal) VALUES ($1, $2, $3, $4, $5, $6) "
+    "                        current_flow, refusal, sina_assessment_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) "
     "ON CONFLICT (tenant_id, intervention_id) DO UPDATE SET "
     "intervention_version = EXCLUDED.intervention_version, "
     "person_version = EXCLUDED.person_version, current_flow = EXCLUDED.current_flow, "
+    "sina_assessment_id = EXCLUDED.sina_assessment_id, "
     "refusal = EXCLUDED.refusal, checked_at = clock_timestamp()",
 };
 
@@ -529,13 +545,14 @@ static int ws_sync_one(struct http_req *req, PGresult *r, int row, const char *b
 		rc = ws_emit(req, r, row, belfiore, "I", new_text, &keep);
 	if (rc != DB_OK)
 		return rc;
-	const char *p[6] = {req->principal.tenant_id,
+	const char *p[7] = {req->principal.tenant_id,
 	                    PQgetvalue(r, row, W_ID),
 	                    PQgetvalue(r, row, W_VERSION),
 	                    PQgetvalue(r, row, W_PERSON_VERSION),
 	                    keep,
-	                    refusal};
-	return db_exec(req->arena, &st_state, 6, p, NULL);
+	                    refusal,
+	                    waas_col(r, row, W_SINA_ID)};
+	return db_exec(req->arena, &st_state, 7, p, NULL);
 }
 
 /* Borrows ente: the caller has loaded it already (one query less per request). */

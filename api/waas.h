@@ -79,6 +79,14 @@ void waas_shares_checks(const struct waas_money *m, struct waas_issues *out);
  * the PS flow and in the spending reports). Appended to out. */
 void waas_period_checks(const struct waas_money *m, struct waas_issues *out);
 
+/* The SINA section of a PS snapshot (api/waas_sina.c): when in_charge and
+ * area is "2", snap gains "sina" from answers (the JSON text of the case's
+ * latest sina assessment, NULL when none); a missing or incomplete
+ * assessment is a misreport appended to issues (may be NULL). Borrows
+ * everything. Returns 0, or -1 when out of memory. */
+int waas_sina_snapshot(json_t *snap, const char *answers, bool in_charge, const char *area,
+                       struct waas_issues *issues);
+
 /* SQL: the interventions i running or delivered between $2 and $3 (dates). */
 #define WAAS_PERIOD                                                                                \
 	"AND coalesce(i.start_date, i.delivery_date) <= $3::date "                                 \

@@ -207,7 +207,52 @@ static void xw_attr_max(struct xw *w, const char *name, const char *value, size_
 	xw_attr(w, name, buf);
 }
 
-/* The attributes of one PrestazioniSociali from snap, with operation op. */
+/* The list member name of sina (borrowed) as element name holding one
+ * element item per string; nothing when the list is absent or empty. */
+static void ps_sina_list(struct xw *w, json_t *sina, const char *name, const char *item)
+{
+	json_t *list = json_object_get(sina, name);
+	if (json_array_size(list) == 0)
+		return;
+	xw_open(w, name);
+	xw_open_end(w);
+	size_t i;
+	json_t *v;
+	json_array_foreach(list, i, v)
+	{
+		if (json_is_string(v))
+			xw_text_element(w, item, json_string_value(v));
+	}
+	xw_close(w, name);
+}
+
+/* The SINA element from the snapshot's "sina" object (api/waas_sina.c
+ * fills it with the XSD's names): its attributes, then its two lists. */
+static void ps_sina(struct xw *w, json_t *sina)
+{
+	static const char *const attrs[] = {
+	    "Mobilita",
+	    "AttivitaVitaQuotidiana",
+	    "DisturbiAreaCognitiva",
+	    "DisturbiComportamentali",
+	    "NecessitaCureSanitarie",
+	    "AreaReddituale",
+	    "AreaSupporto",
+	    "FonteDerivazioneValutazione",
+	    "StrumentoValutazione",
+	    "FonteDerivazioneInvalidita",
+	};
+	xw_open(w, "SINA");
+	for (size_t k = 0; k < sizeof attrs / sizeof attrs[0]; k++)
+		xw_attr(w, attrs[k], snap_s(sina, attrs[k]));
+	xw_open_end(w);
+	ps_sina_list(w, sina, "NecessitaInterventiSociali", "CodicePrestazione");
+	ps_sina_list(w, sina, "InvaliditaCivile", "InvCiv");
+	xw_close(w, "SINA");
+}
+
+/* The attributes of one PrestazioniSociali from snap, with operation op,
+ * and its SINA element when snap has one. */
 static void ps_prestazione(struct xw *w, json_t *snap, char op)
 {
 	static const char *const attrs[][2] = {
@@ -237,7 +282,14 @@ static void ps_prestazione(struct xw *w, json_t *snap, char op)
 	xw_attr(w, "TipoOperazione", opstr);
 	for (size_t k = 0; k < sizeof attrs / sizeof attrs[0]; k++)
 		xw_attr(w, attrs[k][0], snap_s(snap, attrs[k][1]));
-	xw_empty_end(w);
+	json_t *sina = json_object_get(snap, "sina");
+	if (!json_is_object(sina)) {
+		xw_empty_end(w);
+		return;
+	}
+	xw_open_end(w);
+	ps_sina(w, sina);
+	xw_close(w, "PrestazioniSociali");
 }
 
 /* Opens a Beneficiario with its Anagrafica and Indirizzo from snap. */

@@ -59,12 +59,15 @@ def test_siuss_lists_refusals_and_misreports_by_record(staff, manager, inps, db)
     body = report(manager, "siuss").json()
     assert body["flow"] == "siuss" and body["year"] == 2024
     assert body["tenant"]["code"] == TENANT and body["count"] == len(body["items"])
-    assert rules_of(body, refused["id"]) == ["fiscal_code_invalid", "isee_missing"]
+    # area 2 in charge without a sina assessment: sent without the SINA section
+    assert rules_of(body, refused["id"]) == ["fiscal_code_invalid", "isee_missing",
+                                             "sina_assessment_missing"]
     assert rules_of(body, clean["id"]) == []
     assert rules_of(body, shares["id"]) == ["shares_not_adding_up"]
     assert rules_of(body, homeless["id"]) == ["residence_missing"]
     assert rules_of(body, ended["id"]) == ["periodic_without_end_date"]
-    assert rules_of(body, linked["id"]) == ["isee_linked_without_means_test"]
+    assert rules_of(body, linked["id"]) == ["isee_linked_without_means_test",
+                                            "sina_assessment_missing"]
     row = [i for i in body["items"] if i["record_id"] == refused["id"]][0]
     assert (row["record_type"], row["person_id"], row["severity"]) == \
         ("intervention", bad_cf, "refusal")

@@ -283,6 +283,59 @@ def test_export_rules(staff, inps, db):
     assert p.get("AreaUtenza") is None and p.get("DataInizioPrestazione") is None
 
 
+SINA_ANSWERS = {
+    "mobilita": "2", "attivita_vita_quotidiana": "3", "disturbi_area_cognitiva": "1",
+    "disturbi_comportamentali": "1", "area_reddituale": "2", "area_supporto": "3",
+    "fonte_derivazione_valutazione": "1", "strumento_valutazione": "1",
+    "invalidita_civile": ["2", "6"], "necessita_interventi_sociali": ["A1.01", "A2.07"],
+}
+
+
+def sina_of(root):
+    return prest(root).find(NS + "SINA")
+
+
+def test_the_sina_section_comes_from_the_latest_sina_assessment(staff, inps, db):
+    pid, _ = new_person(staff)
+    r = staff.post(staff.base_url + "/api/v1/cases", json={"person_id": pid},
+                   timeout=HTTP_TIMEOUT)
+    assert r.status_code == 201, r.text
+    case = r.json()["id"]
+
+    def assess(answers):
+        r = staff.post(staff.base_url + "/api/v1/cases/%s/assessments" % case,
+                       json={"kind": "sina", "assessed_on": "2024-02-20", "answers": answers},
+                       timeout=HTTP_TIMEOUT)
+        assert r.status_code == 201, r.text
+    assess(SINA_ANSWERS)
+    iv = new_intervention(staff, db, pid, case_id=case)  # in charge, area 2
+    poverty = new_intervention(staff, db, pid, case_id=case, user_area=3)
+    flows = pull(inps)
+    [(_, root)] = mine(flows, iv["application_protocol"])
+    sina = sina_of(root)
+    assert sina is not None
+    assert dict(sina.attrib) == {
+        "Mobilita": "2", "AttivitaVitaQuotidiana": "3", "DisturbiAreaCognitiva": "1",
+        "DisturbiComportamentali": "1", "AreaReddituale": "2", "AreaSupporto": "3",
+        "FonteDerivazioneValutazione": "1", "StrumentoValutazione": "1"}
+    assert [e.text for e in sina.findall(
+        NS + "NecessitaInterventiSociali/" + NS + "CodicePrestazione")] == ["A1.01", "A2.07"]
+    assert [e.text for e in sina.findall(NS + "InvaliditaCivile/" + NS + "InvCiv")] == \
+        ["2", "6"]
+    # another user area: no SINA section
+    [(_, root)] = mine(flows, poverty["application_protocol"])
+    assert sina_of(root) is None
+    # a new assessment version that changes an answer: the flow is withdrawn and sent again
+    assess(dict(SINA_ANSWERS, mobilita="3"))
+    got = mine(pull(inps), iv["application_protocol"])
+    assert [(prest(x).get("TipoOperazione"), sina_of(x).get("Mobilita")) for _, x in got] == \
+        [("I", "2"), ("C", "2"), ("I", "3")]
+    assert len(mine(pull(inps), poverty["application_protocol"])) == 1
+    # a new version with the same answers sends nothing
+    assess(dict(SINA_ANSWERS, mobilita="3"))
+    assert len(mine(pull(inps), iv["application_protocol"])) == 3
+
+
 def test_isee_linked_flows_carry_the_dsu(staff, inps, db):
     pid, _ = new_person(staff)
     dsu = "INPS-ISEE-2024-%08dA-01" % random.randint(0, 10**8 - 1)

@@ -1,7 +1,8 @@
 /* libFuzzer target: the SIUSS XML writer (api/waas_xml.c). The input is a
  * JSON object whose string members replace those of a valid flow snapshot
- * (the object api/waas.c builds from an intervention), plus "ente_name" for
- * the sender's Denominazione and "op" for the operation.
+ * (the object api/waas.c builds from an intervention, here with a SINA
+ * section), plus "ente_name" for the sender's Denominazione and "op" for the
+ * operation.
  *
  * Checked with libxml2, in process:
  *   - whatever the values, the flow is well-formed XML (every value escaped);
@@ -31,7 +32,12 @@ static const char base_snapshot[] =
     "\"dsu_date\":\"2025-02-01\",\"code\":\"A1.01\",\"denomination\":\"Assistenza domiciliare\","
     "\"protocol\":\"SAD-2025-0001\",\"nature\":\"1\",\"start\":\"2025-03-01\","
     "\"end\":\"2025-12-31\",\"period\":\"10\",\"monthly\":\"120.00\",\"share_ente\":\"1200.00\","
-    "\"share_utente\":\"0.00\",\"share_ssn\":\"0.00\",\"in_charge\":\"1\",\"area\":\"2\"}";
+    "\"share_utente\":\"0.00\",\"share_ssn\":\"0.00\",\"in_charge\":\"1\",\"area\":\"2\","
+    "\"sina\":{\"Mobilita\":\"2\",\"AttivitaVitaQuotidiana\":\"2\","
+    "\"DisturbiComportamentali\":\"1\",\"AreaReddituale\":\"3\",\"AreaSupporto\":\"2\","
+    "\"FonteDerivazioneValutazione\":\"1\","
+    "\"StrumentoValutazione\":\"1\",\"NecessitaInterventiSociali\":[\"A1.01\",\"A2.07\"],"
+    "\"InvaliditaCivile\":[\"2\",\"6\"]}}";
 
 /* The members waas_ps_check answers for. */
 static const char *const guarded[] = {

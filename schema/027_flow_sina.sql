@@ -1,0 +1,11 @@
+-- The SINA section of the PS flows (api/waas_sina.c): a flow of an
+-- intervention in charge in user area 2 carries the latest sina assessment
+-- of its case. The sync (api/waas.c) looks again at an intervention whose
+-- latest sina assessment is not the one it last saw, so a new assessment
+-- version sends a new flow when the section changes.
+--
+-- Rows written before this migration have NULL here: the first sync after
+-- it looks again at every intervention whose case has a sina assessment,
+-- and those in charge in area 2 are sent again (cancellation, then the flow
+-- with its SINA section), which is what INPS should have received.
+ALTER TABLE flow_state ADD COLUMN sina_assessment_id uuid;
