@@ -199,6 +199,15 @@ int api_case_assessment_list(struct http_req *req);
 int api_case_assessment_create(struct http_req *req);
 int api_case_assessment_read(struct http_req *req);
 
+/* assessment_annotations.c: annotations of an assessment (GDPR art. 16) */
+int api_assessment_annotation_create(struct http_req *req);
+
+/* Sets o["annotations"] to the annotations of assessment assessment_id,
+ * oldest first, their text only when with_body. Borrows everything.
+ * Returns a db_rc or CRYPT_INTEGRITY. */
+int api_assessment_annotations_attach(struct http_req *req, const char *assessment_id,
+                                      bool with_body, json_t *o);
+
 /* plans.c: care plans with outcome and follow-up */
 int api_case_plan_list(struct http_req *req);
 int api_case_plan_create(struct http_req *req);

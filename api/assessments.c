@@ -312,7 +312,9 @@ static int assessment_check_person(struct http_req *req, const char *person_id, 
 /* clang-format off */
 #define ASSESSMENT_COLUMNS \
 	"s.id, s.case_id, s.kind, s.version, " API_DATE("s.assessed_on") ", s.answers::text, " \
-	"s.free_text_enc, " API_TS("s.created_at") ", s.created_by, u.username"
+	"s.free_text_enc, " API_TS("s.created_at") ", s.created_by, u.username, " \
+	"(SELECT count(*) FROM assessment_annotation n WHERE n.tenant_id = s.tenant_id " \
+	"AND n.assessment_id = s.id)"
 /* clang-format on */
 enum {
 	S_ID,
@@ -324,7 +326,8 @@ enum {
 	S_FREE,
 	S_CREATED,
 	S_BY,
-	S_USERNAME
+	S_USERNAME,
+	S_ANNOTATIONS
 };
 
 /* True when the caller may read assessment free text: a content role other
@@ -339,12 +342,13 @@ static json_t *assessment_json(struct http_req *req, PGresult *r, int i, int *rc
 {
 	json_t *answers = json_loads(PQgetvalue(r, i, S_ANSWERS), 0, NULL);
 	json_t *o = json_pack(
-	    "{s:s, s:s, s:s, s:I, s:s, s:o, s:s, s:{s:o, s:o}}", "id", PQgetvalue(r, i, S_ID),
+	    "{s:s, s:s, s:s, s:I, s:s, s:o, s:s, s:{s:o, s:o}, s:I}", "id", PQgetvalue(r, i, S_ID),
 	    "case_id", PQgetvalue(r, i, S_CASE), "kind", PQgetvalue(r, i, S_KIND), "version",
 	    (json_int_t)atoll(PQgetvalue(r, i, S_VERSION)), "assessed_on",
 	    PQgetvalue(r, i, S_ASSESSED), "answers", answers ? answers : json_object(),
 	    "created_at", PQgetvalue(r, i, S_CREATED), "created_by", "id", api_case_opt(r, i, S_BY),
-	    "username", api_case_opt(r, i, S_USERNAME));
+	    "username", api_case_opt(r, i, S_USERNAME), "annotation_count",
+	    (json_int_t)atoll(PQgetvalue(r, i, S_ANNOTATIONS)));
 	*rc = o ? DB_OK : DB_ERROR;
 	if (o == NULL || !assessment_sees_free_text(req))
 		return o;
@@ -414,6 +418,11 @@ static int assessment_reply(struct http_req *req, const char *case_id, const cha
 	json_t *o = assessment_json(req, r, 0, &rc);
 	if (o == NULL)
 		return api_case_fail(req, rc);
+	rc = api_assessment_annotations_attach(req, aid, assessment_sees_free_text(req), o);
+	if (rc != DB_OK) {
+		json_decref(o);
+		return api_case_fail(req, rc);
+	}
 	return http_reply_json(req, status, o);
 }
 

@@ -12,7 +12,9 @@
  *                                           the data must be kept;
  *   - otherwise app.erase_person anonymises the person,
  *     app.erasure_forget_jobs destroys the job results that copy the
- *     person's data (schema/026), and the answer lists what was destroyed.
+ *     person's data (schema/026), app.erasure_forget_annotations the text of
+ *     the annotations of the person's assessments (schema/028), and the
+ *     answer lists what was destroyed.
  * A refusal is kept in the audit trail with its status (commit_on_error:
  * nothing else was written); so is the erasure. Both carry the person's id,
  * which identifies nobody once the person is erased. */
@@ -58,10 +60,12 @@ static const struct db_stmt st_erase = {
     "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
 };
 
-/* The job results that may copy the person's data (schema/026). */
+/* The job results that may copy the person's data (schema/026) and the
+ * annotations of the person's assessments (schema/028). */
 static const struct db_stmt st_forget_jobs = {
     "erasure_forget_jobs",
-    "SELECT results, stopped FROM app.erasure_forget_jobs($1::uuid)",
+    "SELECT results, stopped, app.erasure_forget_annotations($1::uuid) "
+    "FROM app.erasure_forget_jobs($1::uuid)",
 };
 
 static const char *const grounds[] = {"no_longer_necessary", "consent_withdrawn", "objection",
@@ -213,6 +217,8 @@ int api_person_erasure(struct http_req *req)
 	                        json_integer(atoll(PQgetvalue(j, 0, 0)))) != 0 ||
 	    json_object_set_new(destroyed, "jobs_stopped",
 	                        json_integer(atoll(PQgetvalue(j, 0, 1)))) != 0 ||
+	    json_object_set_new(destroyed, "assessment_annotations",
+	                        json_integer(atoll(PQgetvalue(j, 0, 2)))) != 0 ||
 	    http_audit_object(req, "person", id) != 0) {
 		json_decref(destroyed);
 		return -1;

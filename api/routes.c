@@ -88,6 +88,8 @@ static const struct route routes[] = {
     {"POST", "/api/v1/cases/{id}/assessments", api_case_assessment_create, "assessment.write", 0},
     {"GET", "/api/v1/cases/{id}/assessments/{assessment_id}", api_case_assessment_read,
      "assessment.read", 0},
+    {"POST", "/api/v1/cases/{id}/assessments/{assessment_id}/annotations",
+     api_assessment_annotation_create, "assessment.annotate", 0},
     {"PUT", "/api/v1/cases/{id}/assessments/{assessment_id}/withholding",
      api_assessment_withholding_put, "withholding.write", 0},
     {"DELETE", "/api/v1/cases/{id}/assessments/{assessment_id}/withholding",

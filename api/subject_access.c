@@ -2,7 +2,8 @@
  * access"): POST /api/v1/persons/{id}/subject-access queues a job that
  * gathers, in one transaction as the requester (DPO or service manager),
  * everything the Comune holds about the person: personal data, households
- * (other members' personal data redacted), cases, assessments, plans,
+ * (other members' personal data redacted), cases, assessments and their
+ * annotations, plans,
  * interventions, diary notes (notes in other members' cases redacted),
  * front-office contacts, ISEE, documents, the rectification history and who
  * accessed the file and when (from audit_event). Notes and assessments the
@@ -92,6 +93,17 @@ static const struct db_stmt st_assessments = {
     "AND a.tenant_id = $1 ORDER BY a.assessed_on, a.id",
 };
 
+/* Annotations follow their assessment: withheld with it. */
+static const struct db_stmt st_annotations = {
+    "sa_annotations",
+    "SELECT n.id::text, jsonb_build_object('id', n.id, 'assessment_id', n.assessment_id, "
+    "'source', n.source, 'created_at', n.created_at)::text, CASE WHEN a.withheld_basis IS "
+    "NULL THEN n.body_enc END, a.withheld_basis, false FROM assessment_annotation n JOIN "
+    "assessment a ON a.tenant_id = n.tenant_id AND a.id = n.assessment_id, " SA_CASES
+    " AND c.person_id = $2 AND c.id = n.case_id AND n.tenant_id = $1 "
+    "ORDER BY n.created_at, n.id",
+};
+
 static const struct db_stmt st_plans = {
     "sa_plans",
     "SELECT p.id::text, jsonb_build_object('id', p.id, 'case_id', p.case_id, 'kind', p.kind, "
@@ -157,6 +169,8 @@ static const struct sa_section sections[] = {
     {"isee", &st_isee, "isee", NULL, NULL, NULL, false},
     {"cases", &st_cases, "case", NULL, NULL, NULL, false},
     {"assessments", &st_assessments, "assessment", "assessment", "free_text", "free_text", false},
+    {"assessment_annotations", &st_annotations, "assessment_annotation", "assessment_annotation",
+     "body", "body", false},
     {"plans", &st_plans, "care_plan", "care_plan", "goals", "goals", true},
     {"interventions", &st_interventions, "intervention", NULL, NULL, NULL, false},
     {"notes", &st_notes, "case_note", "case_note", "body", "body", false},

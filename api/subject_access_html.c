@@ -162,6 +162,7 @@ static const char *const headings[][2] = {
     {"isee", "Attestazioni ISEE"},
     {"cases", "Cartelle sociali"},
     {"assessments", "Valutazioni"},
+    {"assessment_annotations", "Annotazioni alle valutazioni (dichiarazioni e rettifiche)"},
     {"plans", "Progetti personalizzati"},
     {"interventions", "Interventi e prestazioni"},
     {"notes", "Diario (note)"},

@@ -111,6 +111,10 @@ static const struct policy_action actions[] = {
      "read assessments (administrative: without the free text)", 0},
     {"assessment.write", ROLE_SOCIAL_WORKER | ROLE_SERVICE_MANAGER, 0,
      "record a generic, SINA or SINBA assessment", 0},
+    {"assessment.annotate", ROLE_SOCIAL_WORKER | ROLE_SERVICE_MANAGER, 0,
+     "annotate an assessment (GDPR art. 16: the data subject's statement or a professional "
+     "correction; the assessment is never changed)",
+     0},
     {"withholding.write", ROLE_SERVICE_MANAGER, 0,
      "withhold a note or an assessment from subject access (Codice privacy art. 2-undecies), "
      "or lift it",

@@ -160,6 +160,8 @@ WRITE_BODIES = {
     ("POST", "/api/v1/persons/{id}/subject-access"): {},
     ("PUT", "/api/v1/cases/{id}/notes/{note_id}/withholding"): {"basis": "third_party_rights"},
     ("DELETE", "/api/v1/cases/{id}/notes/{note_id}/withholding"): {},
+    ("POST", "/api/v1/cases/{id}/assessments/{assessment_id}/annotations"): {
+        "source": "professional", "body": "Verifica della matrice degli accessi"},
     ("PUT", "/api/v1/cases/{id}/assessments/{assessment_id}/withholding"): {
         "basis": "third_party_rights"},
     ("DELETE", "/api/v1/cases/{id}/assessments/{assessment_id}/withholding"): {},
