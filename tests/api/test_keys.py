@@ -456,6 +456,9 @@ def test_rotate_data_key_and_reencrypt_while_a_client_reads_and_writes(lab, serv
         assert re.search(r"%s person\.surname_enc: (\d+) of \1 values re-encrypted" % CORSICO,
                          res.stdout), res.stdout
         assert "%s: data key v%d retired (no value uses it)" % (CORSICO, old) in res.stdout
+        assert re.search(r"%s: [1-9][0-9]* values re-encrypted in [0-9]+\.[0-9] s \([0-9]+ "
+                         r"values/s\), [0-9]+ left to the server's own writes" % CORSICO,
+                         res.stdout), res.stdout
         time.sleep(1.5)
     finally:
         client.stop.set()
