@@ -320,6 +320,43 @@ def test_idle_timeout_is_extended_by_use(spawn_server, make_user):
             time.sleep(0.5)
 
 
+def test_a_request_does_not_wait_for_another_holding_the_session_row(
+        base_url, make_user, login, db, db_super):
+    # A long request that refreshed the idle clock holds the session row's
+    # lock until it commits. Another request of the same session whose clock
+    # is also due must not wait for it (migration 029): before, it waited
+    # for the lock until the statement timeout and answered 503.
+    u, p = make_user()
+    s = login(u, p)
+    where = "FROM app_user u WHERE u.id = session.user_id AND u.username = %s"
+    seen_sql = ("SELECT s.last_seen_at > now() - interval '30 seconds' FROM session s"
+                " JOIN app_user u ON u.id = s.user_id WHERE u.username = %s")
+    c = db_super()
+    c.autocommit = True
+    with c.cursor() as cur:
+        cur.execute("UPDATE session SET last_seen_at = now() - interval '1 minute' " + where,
+                    (u,))
+        assert cur.rowcount == 1
+    holder = db_super()
+    with holder.cursor() as cur:
+        # The same lock the refresh takes, held as a long request would.
+        cur.execute("SELECT s.id FROM session s JOIN app_user u ON u.id = s.user_id"
+                    " WHERE u.username = %s FOR NO KEY UPDATE OF s", (u,))
+        assert cur.rowcount == 1
+        r = s.get(base_url + CURRENT, timeout=HTTP_TIMEOUT)
+        assert r.status_code == 200, r.text
+        # The lock was still held throughout: the request did not write.
+        cur.execute("SELECT pg_backend_pid() = ANY (SELECT pid FROM pg_locks"
+                    " WHERE relation = 'session'::regclass AND granted)")
+        assert cur.fetchone()[0]
+    holder.rollback()
+    # It went on without refreshing the clock ...
+    assert db.one(seen_sql, (u,)) is False
+    # ... and once the row is free, the next request refreshes the clock as before.
+    assert s.get(base_url + CURRENT, timeout=HTTP_TIMEOUT).status_code == 200
+    assert db.one(seen_sql, (u,)) is True
+
+
 def test_absolute_expiry_ends_a_session_in_use(spawn_server, make_user):
     u, p = make_user()
     with spawn_server(CARTELLA_SESSION_IDLE=60, CARTELLA_SESSION_ABSOLUTE=4) as srv:
