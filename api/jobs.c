@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "auth/crypt.h"
 #include "auth/policy.h"
+#include "server/alloc.h"
 #include "server/arena.h"
 #include "server/config.h"
 #include "server/db.h"
@@ -240,6 +241,7 @@ static void *jobs_worker(void *arg)
 	(void)arg;
 	for (;;) {
 		int ran = jobs_one();
+		alloc_release_if_large();
 		if (ran == 1) {
 			pthread_mutex_lock(&jobs_lock);
 			bool stop = jobs_stopping;

@@ -1,11 +1,15 @@
 #include "server/alloc.h"
 
 #include <jansson.h>
+#include <malloc.h>
 #include <stdlib.h>
 
 /* Whether an allocation of this thread returned NULL since the last
  * alloc_failed_clear (a real failure, or one the countdown asked for). */
 static _Thread_local bool failed;
+
+/* Bytes asked for since the last alloc_bytes_take (alloc_count). */
+static _Thread_local size_t asked;
 
 #ifdef CARTELLA_ALLOC_FAIL
 static _Thread_local unsigned long fail_at;   /* 0: never */
@@ -27,31 +31,56 @@ static bool alloc_should_fail(void)
 }
 #endif
 
-/* Records a NULL result; returns p. */
-static void *alloc_note(void *p)
+/* Records a NULL result, or counts size; returns p. */
+static void *alloc_note(void *p, size_t size)
 {
 	if (p == NULL)
 		failed = true;
+	else
+		asked += size;
 	return p;
+}
+
+/* Borrows nothing. */
+void alloc_count(size_t bytes)
+{
+	asked += bytes;
+}
+
+/* Borrows nothing. */
+size_t alloc_bytes_take(void)
+{
+	size_t n = asked;
+	asked = 0;
+	return n;
+}
+
+/* Borrows nothing. */
+bool alloc_release_if_large(void)
+{
+	if (alloc_bytes_take() < ALLOC_TRIM_BYTES)
+		return false;
+	malloc_trim(0);
+	return true;
 }
 
 /* Returns caller-owned memory (free()) or NULL. */
 void *alloc_malloc(size_t size)
 {
-	return alloc_note(alloc_should_fail() ? NULL : malloc(size));
+	return alloc_note(alloc_should_fail() ? NULL : malloc(size), size);
 }
 
 /* Returns caller-owned zeroed memory (free()) or NULL. */
 void *alloc_calloc(size_t n, size_t size)
 {
-	return alloc_note(alloc_should_fail() ? NULL : calloc(n, size));
+	return alloc_note(alloc_should_fail() ? NULL : calloc(n, size), n * size);
 }
 
 /* Takes p on success (returns its replacement); on NULL p is still the
  * caller's. */
 void *alloc_realloc(void *p, size_t size)
 {
-	return alloc_note(alloc_should_fail() ? NULL : realloc(p, size));
+	return alloc_note(alloc_should_fail() ? NULL : realloc(p, size), size);
 }
 
 bool alloc_failed(void)

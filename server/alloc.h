@@ -23,6 +23,24 @@ void *alloc_malloc(size_t size);
 void *alloc_calloc(size_t n, size_t size);
 void *alloc_realloc(void *p, size_t size);
 
+/* Adds bytes to the calling thread's count of heap memory asked for: the
+ * alloc_* functions count their own; db.c adds the size of each libpq
+ * result it keeps. */
+void alloc_count(size_t bytes);
+
+/* Returns the calling thread's count and starts it again from zero. */
+size_t alloc_bytes_take(void);
+
+/* Called when a unit of work (a request, a job) has freed what it used:
+ * when the calling thread asked for at least ALLOC_TRIM_BYTES since the
+ * last call, gives the heap's free pages back to the system (malloc_trim).
+ * glibc keeps each thread's malloc arena at its peak otherwise, so one page
+ * of SIUSS flows or one yearly report would leave every worker thread's
+ * arena tens of MiB large for the life of the process. Returns true when it
+ * trimmed. Starts the count again either way. */
+#define ALLOC_TRIM_BYTES (1u << 20)
+bool alloc_release_if_large(void);
+
 /* True when an allocation of the calling thread failed (really, or by the
  * countdown) since alloc_failed_clear. server/http.c clears it when a
  * request's processing starts and answers 503 instead of anything the
