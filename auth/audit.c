@@ -159,5 +159,7 @@ int audit_record(struct http_req *req)
 	                     req->request_id,
 	                     pr->client ? pr->client_ref : NULL,
 	                     req->audit_purpose};
-	return db_exec(req->arena, &st_insert, 10, p, NULL);
+	/* Sent with the transaction's COMMIT, in the same round trip: if the
+	 * insert fails, the commit fails with it and nothing is kept. */
+	return db_defer(req->arena, &st_insert, 10, p);
 }

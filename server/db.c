@@ -17,6 +17,12 @@
 struct db_thread {
 	PGconn *conn;
 	bool in_tx;
+	bool begin_pending;             /* db_begin sent nothing yet: BEGIN goes with the
+	                                   transaction's first statement */
+	bool deferred_failed;           /* the last db_commit failed on the deferred statement */
+	const struct db_stmt *deferred; /* db_defer's statement, sent with COMMIT */
+	int deferred_n;
+	const char **deferred_params; /* copies owned by the deferring arena */
 	char sqlstate[6];
 	const struct db_stmt *prepared[DB_PREPARED_SLOTS];
 };
@@ -107,19 +113,27 @@ static bool db_idle_conn_closed(PGconn *c)
 	return poll(&p, 1, 0) != 0; /* readable, hung up, or poll failed */
 }
 
-/* Closes t's connection (and ends its transaction count, if any). */
-static void db_drop(struct db_thread *t)
+/* Closes t's connection, keeping its transaction count. */
+static void db_close_conn(struct db_thread *t)
 {
 	if (t->conn != NULL) {
 		PQfinish(t->conn);
 		t->conn = NULL;
 		atomic_fetch_sub(&db_open, 1);
 	}
+	db_forget_prepared(t);
+}
+
+/* Closes t's connection (and ends its transaction count, if any). */
+static void db_drop(struct db_thread *t)
+{
+	db_close_conn(t);
 	if (t->in_tx) {
 		t->in_tx = false;
 		atomic_fetch_sub(&db_busy, 1);
 	}
-	db_forget_prepared(t);
+	t->begin_pending = false;
+	t->deferred = NULL;
 }
 
 /* Checkout: the thread's connection, found broken and replaced only between
@@ -133,8 +147,8 @@ PGconn *db_conn(void)
 	if (t->conn != NULL && PQstatus(t->conn) == CONNECTION_OK &&
 	    (t->in_tx || !db_idle_conn_closed(t->conn)))
 		return t->conn;
-	if (t->conn != NULL && t->in_tx)
-		return NULL;
+	if (t->in_tx)
+		return NULL; /* broken or closed inside a transaction: never replaced here */
 	if (t->conn != NULL)
 		log_event(LOGL_INFO, "database connection lost; reconnecting",
 		          json_pack("{s:s}", "component", "db"));
@@ -232,6 +246,211 @@ static int db_ready(struct db_thread **t)
 	return db_conn() == NULL ? DB_UNAVAILABLE : DB_OK;
 }
 
+/* ----------------------------------------------------------------- pipeline
+ *
+ * A request's transaction used to cost a round trip to PostgreSQL for BEGIN,
+ * one per statement and one for COMMIT; on a machine where PostgreSQL and
+ * the server share the cores, each round trip is two wake-ups, and the
+ * transaction holds one of the pool's connections meanwhile. Two round trips
+ * are saved without changing what runs: BEGIN is sent in one pipeline with
+ * the transaction's first statement (db_begin only checks the connection
+ * out), and a statement whose result nobody reads (the audit insert,
+ * db_defer) is sent in one pipeline with COMMIT. */
+
+static const char db_begin_sql[] = "BEGIN ISOLATION LEVEL READ COMMITTED";
+
+/* One statement of a pipeline: a prepared statement with its parameters, or
+ * a parameterless statement text (sql). Borrowed from the caller. */
+struct db_item {
+	const struct db_stmt *st;
+	const char *sql;
+	int n;
+	const char *const *params;
+	const int *lengths;
+	const int *formats;
+	int result_format;
+	const char *expect; /* the command tag it must answer (COMMIT), or NULL */
+	PGresult *result;   /* set on success; owned by the caller */
+};
+
+/* Reads the results of the count items sent, up to the pipeline's sync
+ * point. Records the first failure (its rc, *failed = its index). */
+static int db_pipeline_read(struct db_thread *t, struct db_item *items, int count, int *failed)
+{
+	int rc = DB_OK;
+	for (int i = 0;;) {
+		PGresult *r = PQgetResult(t->conn);
+		if (r == NULL) {
+			/* The end of item i's results; a broken connection ends all. */
+			if (PQstatus(t->conn) == CONNECTION_OK && ++i <= count)
+				continue;
+			if (rc == DB_OK) {
+				rc = db_fail(t, NULL, "pipeline");
+				*failed = i < count ? i : count - 1;
+			}
+			return rc;
+		}
+		ExecStatusType s = PQresultStatus(r);
+		if (s == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			return rc;
+		}
+		if (i < count && s != PGRES_PIPELINE_ABORTED) {
+			struct db_item *it = &items[i];
+			const char *name = it->st != NULL ? it->st->name : it->sql;
+			if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+				if (rc == DB_OK) {
+					rc = db_fail(t, r, name);
+					*failed = i;
+				}
+			} else if (it->expect != NULL && strcmp(PQcmdStatus(r), it->expect) != 0) {
+				if (rc == DB_OK) {
+					rc = DB_RETRY; /* COMMIT answered ROLLBACK */
+					*failed = i;
+				}
+			} else if (it->result == NULL) {
+				it->result = r;
+				r = NULL;
+			}
+		}
+		PQclear(r);
+	}
+}
+
+/* Sends the count items in one pipeline (one round trip) and reads every
+ * result. Statements are prepared first, once per connection. After a
+ * failure PostgreSQL skips the rest, and a transaction begun in the
+ * pipeline is left failed for the caller to roll back. Returns DB_OK with
+ * each item's result in items[i].result (owned by the caller), or the rc of
+ * the first failing item, its index in *failed, and no results. */
+static int db_pipeline(struct db_thread *t, struct db_item *items, int count, int *failed)
+{
+	*failed = -1;
+	int rc = DB_OK;
+	for (int i = 0; i < count; i++) {
+		items[i].result = NULL;
+		if (rc == DB_OK && items[i].st != NULL &&
+		    (rc = db_prepare(t, items[i].st)) != DB_OK)
+			*failed = i;
+	}
+	if (rc != DB_OK)
+		return rc;
+	PGconn *c = t->conn;
+	int sent = PQenterPipelineMode(c);
+	for (int i = 0; sent && i < count; i++) {
+		const struct db_item *it = &items[i];
+		sent = it->st != NULL
+		           ? PQsendQueryPrepared(c, it->st->name, it->n, it->params, it->lengths,
+		                                 it->formats, it->result_format)
+		           : PQsendQueryParams(c, it->sql, 0, NULL, NULL, NULL, NULL, 0);
+	}
+	if (sent)
+		sent = PQpipelineSync(c);
+	if (sent) {
+		rc = db_pipeline_read(t, items, count, failed);
+	} else {
+		rc = db_fail(t, NULL, "pipeline");
+		*failed = 0;
+	}
+	if (PQpipelineStatus(c) != PQ_PIPELINE_OFF && PQexitPipelineMode(c) != 1) {
+		/* Results still pending on a broken exchange: the connection's
+		 * state is unknown, so it is not used again. */
+		if (rc == DB_OK) {
+			rc = DB_UNAVAILABLE;
+			*failed = count - 1;
+		}
+		db_close_conn(t);
+	}
+	if (rc != DB_OK)
+		for (int i = 0; i < count; i++) {
+			PQclear(items[i].result);
+			items[i].result = NULL;
+		}
+	return rc;
+}
+
+/* Replaces t's connection inside a transaction that has run nothing yet. */
+static int db_reconnect_in_tx(struct db_thread *t)
+{
+	bool in_tx = t->in_tx;
+	db_drop(t);
+	if (db_conn() == NULL)
+		return DB_UNAVAILABLE;
+	if (in_tx) {
+		t->in_tx = true;
+		atomic_fetch_add(&db_busy, 1);
+	}
+	return DB_OK;
+}
+
+/* Sends the pending BEGIN, with first (when not NULL) in the same round
+ * trip. Nothing of the transaction has run before, so when the connection
+ * turns out broken (PostgreSQL restarted after the checkout looked) it is
+ * replaced and both are sent once more: whatever reached the old
+ * connection was rolled back with it. On success *r (when first is given)
+ * is first's result, owned by the caller. */
+static int db_send_begin(struct db_thread *t, const struct db_item *first, PGresult **r)
+{
+	int rc = DB_UNAVAILABLE;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct db_item items[2] = {{.sql = db_begin_sql}};
+		if (first != NULL)
+			items[1] = *first;
+		int failed;
+		rc = t->conn != NULL ? db_pipeline(t, items, first != NULL ? 2 : 1, &failed)
+		                     : DB_UNAVAILABLE;
+		if (rc == DB_OK) {
+			PQclear(items[0].result);
+			if (r != NULL)
+				*r = items[1].result;
+			break;
+		}
+		if ((t->conn != NULL && PQstatus(t->conn) == CONNECTION_OK) || attempt > 0 ||
+		    db_reconnect_in_tx(t) != DB_OK)
+			break;
+	}
+	t->begin_pending = false;
+	return rc;
+}
+
+/* Runs st on t's connection now; *r is its result (caller-owned). */
+static int db_exec_now(struct db_thread *t, const struct db_item *it, PGresult **r)
+{
+	*r = NULL;
+	if (t->begin_pending)
+		return db_send_begin(t, it, r);
+	int rc = db_prepare(t, it->st);
+	if (rc != DB_OK)
+		return rc;
+	PGresult *res = PQexecPrepared(t->conn, it->st->name, it->n, it->params, it->lengths,
+	                               it->formats, it->result_format);
+	ExecStatusType s = PQresultStatus(res);
+	if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
+		rc = db_fail(t, res, it->st->name);
+		PQclear(res);
+		return rc;
+	}
+	*r = res;
+	return DB_OK;
+}
+
+/* Sends what is pending (the deferred statement, BEGIN) so that a statement
+ * run next runs after it, in order. */
+static int db_flush(struct db_thread *t)
+{
+	if (t->deferred != NULL) {
+		struct db_item it = {
+		    .st = t->deferred, .n = t->deferred_n, .params = t->deferred_params};
+		t->deferred = NULL;
+		PGresult *r = NULL;
+		int rc = db_exec_now(t, &it, &r);
+		PQclear(r);
+		if (rc != DB_OK)
+			return rc;
+	}
+	return t->begin_pending ? db_send_begin(t, NULL, NULL) : DB_OK;
+}
+
 /* Borrows st and params; *out (if given) is owned by arena a. */
 int db_execv(struct arena *a, const struct db_stmt *st, int n, const char *const *params,
              const int *lengths, const int *formats, int result_format, PGresult **out)
@@ -240,18 +459,21 @@ int db_execv(struct arena *a, const struct db_stmt *st, int n, const char *const
 		*out = NULL;
 	struct db_thread *t = NULL;
 	int rc = db_ready(&t);
+	if (rc == DB_OK && t->deferred != NULL)
+		rc = db_flush(t);
 	if (rc != DB_OK)
 		return rc;
-	rc = db_prepare(t, st);
+	const struct db_item it = {.st = st,
+	                           .n = n,
+	                           .params = params,
+	                           .lengths = lengths,
+	                           .formats = formats,
+	                           .result_format = result_format};
+	PGresult *r = NULL;
+	rc = db_exec_now(t, &it, &r);
 	if (rc != DB_OK)
 		return rc;
-	PGresult *r = PQexecPrepared(t->conn, st->name, n, params, lengths, formats, result_format);
-	ExecStatusType s = PQresultStatus(r);
-	if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
-		rc = db_fail(t, r, st->name);
-		PQclear(r);
-		return rc;
-	}
+	alloc_count(PQresultMemorySize(r));
 	if (out == NULL) {
 		PQclear(r);
 		return DB_OK;
@@ -267,6 +489,29 @@ int db_exec(struct arena *a, const struct db_stmt *st, int n, const char *const 
             PGresult **out)
 {
 	return db_execv(a, st, n, params, NULL, NULL, 0, out);
+}
+
+/* Borrows st; copies params into a, which must live until the commit. */
+int db_defer(struct arena *a, const struct db_stmt *st, int n, const char *const *params)
+{
+	struct db_thread *t = NULL;
+	int rc = db_ready(&t);
+	if (rc == DB_OK && t->deferred != NULL)
+		rc = db_flush(t); /* one statement waits at a time; the older goes first */
+	if (rc != DB_OK)
+		return rc;
+	const char **copy = arena_alloc(a, (size_t)(n > 0 ? n : 1) * sizeof *copy);
+	if (copy == NULL)
+		return DB_ERROR;
+	for (int i = 0; i < n; i++) {
+		copy[i] = params[i] != NULL ? arena_strdup(a, params[i]) : NULL;
+		if (params[i] != NULL && copy[i] == NULL)
+			return DB_ERROR;
+	}
+	t->deferred = st;
+	t->deferred_n = n;
+	t->deferred_params = copy;
+	return DB_OK;
 }
 
 /* Runs a parameterless utility statement (BEGIN/COMMIT/ROLLBACK). */
@@ -287,6 +532,8 @@ int db_run(const char *sql)
 {
 	struct db_thread *t = NULL;
 	int rc = db_ready(&t);
+	if (rc == DB_OK)
+		rc = db_flush(t);
 	return rc == DB_OK ? db_simple(t, sql, NULL) : rc;
 }
 
@@ -297,6 +544,8 @@ int db_copy_in(const char *sql, const char *data, size_t len)
 {
 	struct db_thread *t = NULL;
 	int ready = db_ready(&t);
+	if (ready == DB_OK)
+		ready = db_flush(t);
 	if (ready != DB_OK)
 		return ready;
 	PGresult *r = PQexec(t->conn, sql);
@@ -324,52 +573,80 @@ int db_copy_in(const char *sql, const char *data, size_t len)
 	return rc;
 }
 
-/* BEGIN runs nothing of the request, so when it finds the connection broken
- * (the server went away after the checkout looked) the connection is
- * replaced and BEGIN tried once more. No statement after BEGIN is ever
- * retried here: it may have run. */
+/* Checks the connection out (replacing one PostgreSQL closed while it was
+ * idle) and opens the transaction; BEGIN itself travels with the first
+ * statement (db_send_begin). */
 int db_begin(void)
 {
 	struct db_thread *t = db_thread();
 	if (t == NULL)
 		return DB_ERROR;
-	int rc = DB_UNAVAILABLE;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		if (db_conn() == NULL)
-			return DB_UNAVAILABLE;
-		rc = db_simple(t, "BEGIN ISOLATION LEVEL READ COMMITTED", NULL);
-		if (rc != DB_UNAVAILABLE || PQstatus(t->conn) == CONNECTION_OK || t->in_tx)
-			break;
-		db_drop(t);
-	}
-	if (rc == DB_OK && !t->in_tx) {
+	if (db_conn() == NULL)
+		return DB_UNAVAILABLE;
+	t->sqlstate[0] = '\0';
+	t->deferred = NULL;
+	t->begin_pending = true;
+	if (!t->in_tx) {
 		t->in_tx = true;
 		atomic_fetch_add(&db_busy, 1);
 	}
-	return rc;
+	return DB_OK;
 }
 
 /* Marks the thread's transaction as ended. */
 static void db_tx_done(struct db_thread *t)
 {
+	t->begin_pending = false;
+	t->deferred = NULL;
 	if (t->in_tx) {
 		t->in_tx = false;
 		atomic_fetch_sub(&db_busy, 1);
 	}
 }
 
+/* Sends the deferred statement (if any) and COMMIT in one round trip; a
+ * transaction that never sent anything has nothing to commit. */
 int db_commit(void)
 {
 	struct db_thread *t = db_thread();
 	if (t == NULL)
 		return DB_UNAVAILABLE;
+	t->deferred_failed = false;
 	if (t->conn == NULL) {
 		db_tx_done(t);
 		return DB_UNAVAILABLE;
 	}
-	int rc = db_simple(t, "COMMIT", "COMMIT");
+	if (t->begin_pending && t->deferred == NULL) {
+		db_tx_done(t);
+		return DB_OK;
+	}
+	struct db_item items[3];
+	int k = 0, deferred_at = -1, failed = -1;
+	if (t->begin_pending)
+		items[k++] = (struct db_item){.sql = db_begin_sql};
+	if (t->deferred != NULL) {
+		deferred_at = k;
+		items[k++] = (struct db_item){
+		    .st = t->deferred, .n = t->deferred_n, .params = t->deferred_params};
+	}
+	items[k++] = (struct db_item){.sql = "COMMIT", .expect = "COMMIT"};
+	int rc = db_pipeline(t, items, k, &failed);
+	for (int i = 0; i < k; i++)
+		PQclear(items[i].result);
+	if (rc != DB_OK) {
+		t->deferred_failed = deferred_at >= 0 && failed == deferred_at;
+		if (t->conn != NULL && PQstatus(t->conn) == CONNECTION_OK &&
+		    PQtransactionStatus(t->conn) != PQTRANS_IDLE)
+			(void)db_simple(t, "ROLLBACK", NULL);
+	}
 	db_tx_done(t);
 	return rc;
+}
+
+bool db_commit_failed_deferred(void)
+{
+	struct db_thread *t = db_thread();
+	return t != NULL && t->deferred_failed;
 }
 
 void db_rollback(void)

@@ -54,11 +54,26 @@ int db_run(const char *sql);
  * (borrowed; COPY text or binary format as sql says). Returns a db_rc. */
 int db_copy_in(const char *sql, const char *data, size_t len);
 
-/* Transaction control on the thread's connection. */
+/* Queues st with n text parameters (copied into arena a, which must live
+ * until the commit) to run just before COMMIT, in the same round trip: for a
+ * statement whose result nobody reads (the audit insert). A statement run
+ * in between sends it first, so the order of statements never changes. If
+ * it fails, db_commit fails and db_commit_failed_deferred says so. */
+int db_defer(struct arena *a, const struct db_stmt *st, int n, const char *const *params);
+
+/* Transaction control on the thread's connection. db_begin checks the
+ * connection out and opens the transaction; BEGIN is sent with the first
+ * statement, in one round trip (libpq pipeline mode). db_commit sends the
+ * deferred statement, if any, and COMMIT in one round trip; after it the
+ * transaction is over whatever it returns (rolled back when it failed). */
 int db_begin(void);
 int db_commit(void);
 void db_rollback(void);
 bool db_in_tx(void);
+
+/* True when the last db_commit failed on the deferred statement (db_defer),
+ * not on COMMIT itself. */
+bool db_commit_failed_deferred(void);
 
 /* Sets app.tenant and app.user for the current transaction (NULL clears). */
 int db_set_context(struct arena *a, const char *tenant_id, const char *user_id);

@@ -529,6 +529,13 @@ static void http_run(struct http_req *req)
 			http_audit_denied(req);
 			return;
 		}
+		if (alloc_failed()) {
+			db_rollback();
+			http_reply_out_of_memory(req);
+			return;
+		}
+		/* The audit hook defers its insert to the commit (db_defer): the
+		 * two travel together, and a failed insert fails the commit. */
 		if ((req->status < 400 || req->commit_on_error) && http_audited(req)) {
 			rc = hooks->audit(req);
 			if (rc == DB_RETRY) {
@@ -541,19 +548,18 @@ static void http_run(struct http_req *req)
 				return;
 			}
 		}
-		if (alloc_failed()) {
-			db_rollback();
-			http_reply_out_of_memory(req);
-			return;
-		}
 		rc = db_commit();
 		if (rc == DB_OK)
 			return;
-		if (rc != DB_RETRY) {
-			http_reset_response(req);
-			http_reply_db_error(req, rc);
+		if (rc == DB_RETRY)
+			continue;
+		if (db_commit_failed_deferred()) {
+			http_fail_closed(req);
 			return;
 		}
+		http_reset_response(req);
+		http_reply_db_error(req, rc);
+		return;
 	}
 	http_reset_response(req);
 	http_add_header(req, "Retry-After", "1");
@@ -648,6 +654,7 @@ static void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cl
 	http_conn_phase(hc, PHASE_RECEIVING);
 	arena_free(req->arena);
 	alloc_fail_disarm();
+	alloc_release_if_large();
 	atomic_fetch_sub(&inflight, 1);
 }
 
