@@ -1,8 +1,13 @@
 """The database ceiling's SQL: what the server really ran.
 
-For each workload, one request is sent to Cartella while PostgreSQL logs every
+For each workload, one request per target (each distinct path the load
+generators cycle through) is sent to Cartella while PostgreSQL logs every
 statement (log_statement = all, CSV log); the statements of the application
-role, with their parameters, become a pgbench script run with -M prepared:
+role, with their parameters, become one pgbench script per target, run
+together with -M prepared (pgbench picks one at random per transaction, as
+the load generators cycle through the targets; a case with thirty
+interventions costs more than one with none, so one target alone would not
+stand for the workload):
 the same SQL, the same parameters, the same transaction (BEGIN ... COMMIT,
 set_config('app.tenant', ...), the session lookup, the audit insert). Only
 what must differ per run differs: the id of a row the request created is
@@ -30,14 +35,23 @@ class Statement:
 
 
 class Script:
-    """A pgbench script: path, defines (-D name=value) and the statements."""
+    """The pgbench scripts of a workload (one per target): their paths, the
+    defines (-D name=value) of them all, and the first one's statements."""
 
     def __init__(self, path, defines, statements, created_id):
         self.path, self.defines = path, defines
+        self.paths = [path]
         self.statements, self.created_id = statements, created_id
 
+    def add(self, other):
+        """Adds another target's script (same workload, own variables)."""
+        self.paths.append(other.path)
+        self.defines.update(other.defines)
+
     def pgbench_args(self):
-        out = ["-f", self.path]
+        out = []
+        for p in self.paths:
+            out += ["-f", p]
         for k, v in self.defines.items():
             out += ["-D", "%s=%s" % (k, v)]
         return out
@@ -98,13 +112,13 @@ def request(url, ctx, w, path):
     return requests.request(w.method, url + path, json=body, headers=headers, timeout=120)
 
 
-def _one(url, ctx, w):
-    """Sends one request of w (after one to warm it up) and returns
+def _one(url, ctx, w, path):
+    """Sends one request of w to path (after one to warm it up) and returns
     (response, statements it ran)."""
-    request(url, ctx, w, w.paths(ctx)[0])
+    request(url, ctx, w, path)
     time.sleep(0.3)
     offset = os.path.getsize(PG_LOG)
-    r = request(url, ctx, w, w.paths(ctx)[0])
+    r = request(url, ctx, w, path)
     time.sleep(0.6)  # the logging collector writes asynchronously
     return r, _read_statements(offset)
 
@@ -138,15 +152,33 @@ def _hide_literal_colons(sql):
     return "".join(out)
 
 
-def to_script(path, w, statements, created_id):
+def to_script(path, w, statements, created_id, tag=""):
     defines, lines = {}, []
     if created_id:
         lines.append("\\set rid random(1, 9000000000000000000)")
+    # The server sends BEGIN with the first statement and the audit insert
+    # with COMMIT, each pair in one libpq pipeline (server/db.c); it sent them
+    # with the extended protocol (a name, "<unnamed>", in the log) where the
+    # old server used a simple query. The ceiling pipelines the same pairs,
+    # so that it makes the same round trips.
+    pipe_open, pipe_close = set(), set()
+    if len(statements) >= 4 and statements[0].name and statements[0].sql.startswith("BEGIN"):
+        pipe_open.add(0)
+        pipe_close.add(1)
+    if (len(statements) >= 4 and statements[-1].name and statements[-1].sql == "COMMIT"
+            and statements[-2].name == "audit_insert"):
+        pipe_open.add(len(statements) - 2)
+        pipe_close.add(len(statements) - 1)
     for i, st in enumerate(statements):
+        if i in pipe_open:
+            lines.append("\\startpipeline")
         def sub(m, i=i, st=st):
             n = int(m.group(1))
-            return _expr(st.params.get(n), created_id, defines, "%s_%d_%d" % (w.name, i, n))
+            return _expr(st.params.get(n), created_id, defines,
+                         "%s%s_%d_%d" % (w.name, tag, i, n))
         lines.append(DOLLAR_RE.sub(sub, _hide_literal_colons(st.sql)) + ";")
+        if i in pipe_close:
+            lines.append("\\endpipeline")
     with open(path, "w") as f:
         f.write("-- %s: the statements Cartella ran for one request (captured)\n" % w.title)
         f.write("\n".join(lines) + "\n")
@@ -164,13 +196,19 @@ def capture_all(url, ctx, workloads, outdir):
     _set_logging(True)
     try:
         for w in workloads:
-            r, statements = _one(url, ctx, w)
-            if r.status_code // 100 != 2 or not statements:
-                raise SystemExit("capture %s: HTTP %d, %d statements: %s" % (
-                    w.name, r.status_code, len(statements), r.text[:300]))
-            created = r.json().get("id") if w.method == "POST" else None
-            scripts[w.name] = to_script(os.path.join(outdir, w.name + ".sql"), w, statements,
-                                        created)
+            for k, path in enumerate(dict.fromkeys(w.paths(ctx))):
+                r, statements = _one(url, ctx, w, path)
+                if r.status_code // 100 != 2 or not statements:
+                    raise SystemExit("capture %s: HTTP %d, %d statements: %s" % (
+                        w.name, r.status_code, len(statements), r.text[:300]))
+                created = r.json().get("id") if w.method == "POST" else None
+                tag = "" if k == 0 else "_t%d" % k
+                one = to_script(os.path.join(outdir, w.name + tag + ".sql"), w, statements,
+                                created, tag)
+                if k == 0:
+                    scripts[w.name] = one
+                else:
+                    scripts[w.name].add(one)
     finally:
         _set_logging(False)
     return scripts
