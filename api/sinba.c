@@ -291,10 +291,10 @@ static const struct db_stmt st_sb_changed = {
     "SELECT " SB_COLUMNS ", st.current_flow, f.payload_enc, st.stale_flow " SB_FROM
     "LEFT JOIN sinba_state st ON st.tenant_id = i.tenant_id AND st.intervention_id = i.id "
     "LEFT JOIN flow_record f ON f.tenant_id = st.tenant_id AND f.id = st.current_flow "
-    "WHERE i.tenant_id = $1 AND (st.intervention_id IS NULL "
+    "WHERE i.tenant_id = $1 AND i.id = ANY ($2::uuid[]) AND (st.intervention_id IS NULL "
     "   OR st.intervention_version <> i.version OR st.person_version <> p.version "
     "   OR st.assessment_id IS DISTINCT FROM a.id) "
-    "ORDER BY i.created_at, i.id LIMIT 1000",
+    "ORDER BY i.created_at, i.id",
 };
 enum { S_CURRENT = S__COUNT, S_CURRENT_PAYLOAD, S_STALE };
 
@@ -378,14 +378,14 @@ static int sb_pass_begin(struct http_req *req, struct sb_pass *pass)
 	return crypt_tenant_subkey(req->arena, req->principal.tenant_id, "sinba-id", pass->key);
 }
 
-int sinba_sync(struct http_req *req, const char *belfiore)
+int sinba_sync(struct http_req *req, const char *belfiore, const char *ids)
 {
 	struct sb_pass pass;
 	int rc = sb_pass_begin(req, &pass);
 	PGresult *r = NULL;
-	const char *p[1] = {req->principal.tenant_id};
+	const char *p[2] = {req->principal.tenant_id, ids};
 	if (rc == DB_OK)
-		rc = db_exec(req->arena, &st_sb_changed, 1, p, &r);
+		rc = db_exec(req->arena, &st_sb_changed, 2, p, &r);
 	for (int i = 0; rc == DB_OK && i < PQntuples(r); i++)
 		rc = sb_sync_one(&pass, r, i, belfiore);
 	sodium_memzero(pass.key, sizeof pass.key);

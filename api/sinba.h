@@ -16,12 +16,12 @@
 struct http_req;
 struct xw;
 
-/* Appends to flow_record the SINBA flows the tenant's interventions need
- * now (a new flow for each record in scope never sent or whose content
- * changed) and records in sinba_state what was seen, in the request's
- * transaction (the caller holds the tenant's flow lock). Returns a db_rc or
- * CRYPT_INTEGRITY. */
-int sinba_sync(struct http_req *req, const char *belfiore);
+/* Appends to flow_record the SINBA flows the tenant's interventions of ids
+ * (a uuid[] literal: a page of the change queue; borrowed) need now (a new
+ * flow for each record in scope never sent or whose content changed) and
+ * records in sinba_state what was seen, in the request's transaction (the
+ * caller holds the tenant's flow lock). Returns a db_rc or CRYPT_INTEGRITY. */
+int sinba_sync(struct http_req *req, const char *belfiore, const char *ids);
 
 /* Renders a SINBA Flusso named name for ente with the n snapshots snaps
  * (borrowed) into w: consecutive snapshots of the same IDBeneficiario share

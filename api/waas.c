@@ -9,6 +9,7 @@
 #include "api/validate.h"
 #include "auth/crypt.h"
 #include "server/arena.h"
+#include "server/config.h"
 #include "server/db.h"
 #include "server/http.h"
 #include "server/util.h"
@@ -298,24 +299,47 @@ static void ws_shares(json_t *snap, PGresult *r, int row)
 	ws_cents(snap, "share_ssn", r, row, W_SHARE_HEALTH, false);
 }
 
+/* The decrypted identity of the person of the last row ws_snapshot read
+ * (id NULL: none yet); rows of one beneficiary are often adjacent (a batch
+ * is ordered by person), so each is decrypted once. Strings borrowed from
+ * the result and the arena, which outlive a pass. */
+struct ws_person {
+	const char *id, *cf, *surname, *given, *place;
+};
+
+/* Decrypts the identity of row's person into *who, unless *who holds it
+ * already. Returns a db_rc or CRYPT_INTEGRITY. */
+static int ws_person_of(struct http_req *req, PGresult *r, int row, struct ws_person *who)
+{
+	const char *id = PQgetvalue(r, row, W_PERSON);
+	if (who->id != NULL && strcmp(who->id, id) == 0)
+		return DB_OK;
+	who->id = NULL;
+	int rc = ws_dec(req, r, row, W_CF_ENC, "fiscal_code", &who->cf);
+	if (rc == DB_OK)
+		rc = ws_dec(req, r, row, W_SURNAME_ENC, "surname", &who->surname);
+	if (rc == DB_OK)
+		rc = ws_dec(req, r, row, W_GIVEN_ENC, "given_name", &who->given);
+	if (rc == DB_OK)
+		rc = ws_dec(req, r, row, W_PLACE_ENC, "birth_place", &who->place);
+	if (rc == DB_OK)
+		who->id = id;
+	return rc;
+}
+
 /* Builds the snapshot of row into *snap (a new JSON object, owned by the
  * arena) and its data-quality refusal (*refusal, NULL when it can be sent);
  * when issues is not NULL, every finding on the row (refusals and what the
- * flow would misstate) is appended to it. Returns a db_rc or
+ * flow would misstate) is appended to it. who (borrowed) carries the last
+ * person's decrypted identity from row to row. Returns a db_rc or
  * CRYPT_INTEGRITY. */
-static int ws_snapshot(struct http_req *req, PGresult *r, int row, json_t **snap,
-                       const char **refusal, struct waas_issues *issues)
+static int ws_snapshot(struct http_req *req, PGresult *r, int row, struct ws_person *who,
+                       json_t **snap, const char **refusal, struct waas_issues *issues)
 {
-	const char *cf, *surname, *given, *place;
-	int rc = ws_dec(req, r, row, W_CF_ENC, "fiscal_code", &cf);
-	if (rc == DB_OK)
-		rc = ws_dec(req, r, row, W_SURNAME_ENC, "surname", &surname);
-	if (rc == DB_OK)
-		rc = ws_dec(req, r, row, W_GIVEN_ENC, "given_name", &given);
-	if (rc == DB_OK)
-		rc = ws_dec(req, r, row, W_PLACE_ENC, "birth_place", &place);
+	int rc = ws_person_of(req, r, row, who);
 	if (rc != DB_OK)
 		return rc;
+	const char *cf = who->cf, *surname = who->surname, *given = who->given, *place = who->place;
 	json_t *s = json_object();
 	if (s == NULL || arena_defer(req->arena, (void (*)(void *))json_decref, s) != 0)
 		return DB_ERROR;
@@ -426,103 +450,73 @@ static const struct db_stmt st_lock = {
     "SELECT pg_advisory_xact_lock(hashtextextended('cartella.flows.' || $1, 0))",
 };
 
-/* The current flow's payload is a subquery on flow_record's key, not a join:
- * PostgreSQL estimates the changed rows at 1 (the OR below), and joined a
- * scan of every flow of the Comune to each of them (docs/performance.md,
- * "SIUSS flows": 161 s for 174,000 interventions, 1,500 flows). */
+/* The oldest page of the change queue (schema/030_flow_change.sql). */
+static const struct db_stmt st_queue = {
+    "waas_queue",
+    "SELECT intervention_id, seq FROM flow_change WHERE tenant_id = $1 ORDER BY seq "
+    "LIMIT $2::int",
+};
+
+/* The entries read, unless a change committed meanwhile gave them a new seq. */
+static const struct db_stmt st_queue_done = {
+    "waas_queue_done",
+    "DELETE FROM flow_change f USING unnest($2::uuid[], $3::bigint[]) AS d (id, seq) "
+    "WHERE f.tenant_id = $1 AND f.intervention_id = d.id AND f.seq = d.seq",
+};
+
+/* Of the queued interventions $2, those whose flow state differs from what
+ * the flow depends on. The current flow's payload is a subquery on
+ * flow_record's key, not a join: PostgreSQL estimates the changed rows at 1
+ * (the OR below), and joined a scan of every flow of the Comune to each of
+ * them (docs/performance.md, "SIUSS flows"). */
 static const struct db_stmt st_changed = {
     "waas_changed",
     "SELECT " WS_COLUMNS ", st.current_flow, "
     "(SELECT f.payload_enc FROM flow_record f "
     "  WHERE f.tenant_id = st.tenant_id AND f.id = st.current_flow) " WS_FROM
     "LEFT JOIN flow_state st ON st.tenant_id = i.tenant_id AND st.intervention_id = i.id "
-    "WHERE i.tenant_id = $1 AND (st.intervention_id IS NULL "
+    "WHERE i.tenant_id = $1 AND i.id = ANY ($2::uuid[]) AND (st.intervention_id IS NULL "
     "   OR st.intervention_version <> i.version OR st.person_version <> p.version "
     "   OR st.sina_assessment_id IS DISTINCT FROM sa.id) "
-    "ORDER BY i.created_at, i.id LIMIT 1000",
+    "ORDER BY i.created_at, i.id",
 };
 enum { W_CURRENT = W__COUNT, W_CURRENT_PAYLOAD };
 
-static const struct db_stmt st_emit = {
-    "waas_emit",
-    "WITH n AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms, "
-    "                  (clock_timestamp() AT TIME ZONE 'Europe/Rome')::date AS day), "
-    "s AS (SELECT coalesce(max(day_seq), 0) + 1 AS seq FROM flow_record, n "
-    "       WHERE tenant_id = $1 AND flow_type = $9 AND flow_day = n.day) "
-    "INSERT INTO flow_record (tenant_id, id, flow_type, flow_id, flow_day, day_seq, ts_flusso, "
-    "                         operation, intervention_id, intervention_version, person_id, "
-    "                         payload_enc) "
-    "SELECT $1, $2, $9, $3 || '.' || $9 || '.' || to_char(n.day, 'YYYYMMDD') || '.' "
-    "       || lpad(s.seq::text, 7, '0'), n.day, s.seq, "
-    "       greatest(n.ms, coalesce((SELECT max(ts_flusso) FROM flow_record "
-    "                                 WHERE tenant_id = $1), 0) + 1), "
-    "       $4, $5, $6, $7, $8 FROM n, s",
-};
-
-static const struct db_stmt st_state = {
-    "waas_state",
-    "INSERT INTO flow_state (tenant_id, intervention_id, intervention_version, person_version, "
-    "                        current_flow, refusal, sina_assessment_id) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7) "
-    "ON CONFLICT (tenant_id, intervention_id) DO UPDATE SET "
-    "intervention_version = EXCLUDED.intervention_version, "
-    "person_version = EXCLUDED.person_version, current_flow = EXCLUDED.current_flow, "
-    "sina_assessment_id = EXCLUDED.sina_assessment_id, "
-    "refusal = EXCLUDED.refusal, checked_at = clock_timestamp()",
-};
-
-int waas_emit(struct http_req *req, const struct waas_emit_of *of, const char *op,
-              const char *plain, const char **id)
-{
-	char *fid = arena_alloc(req->arena, UTIL_UUID_LEN + 1);
-	if (fid == NULL)
-		return DB_ERROR;
-	util_uuid_v4(fid);
-	struct crypt_ctx ctx = {"flow_record", "payload", req->principal.tenant_id, fid};
-	const char *enc;
-	int rc = crypt_encrypt(req->arena, &ctx, plain, strlen(plain), &enc);
-	if (rc != DB_OK)
-		return rc;
-	const char *p[9] = {
-	    req->principal.tenant_id, fid,           of->belfiore, op,      of->intervention_id,
-	    of->intervention_version, of->person_id, enc,          of->type};
-	*id = fid;
-	return db_exec(req->arena, &st_emit, 9, p, NULL);
-}
-
-/* Appends one PS flow of operation op ("I"/"C") with snapshot text plain
+/* Adds to pg one PS flow of operation op ("I"/"C") with snapshot text plain
  * for row; *id receives its id (arena-owned). Returns a db_rc. */
-static int ws_emit(struct http_req *req, PGresult *r, int row, const char *belfiore, const char *op,
+static int ws_emit(struct http_req *req, struct waas_page *pg, PGresult *r, int row, const char *op,
                    const char *plain, const char **id)
 {
-	struct waas_emit_of of = {"PS", belfiore, PQgetvalue(r, row, W_ID),
+	struct waas_emit_of of = {"PS", NULL, PQgetvalue(r, row, W_ID),
 	                          PQgetvalue(r, row, W_VERSION), PQgetvalue(r, row, W_PERSON)};
-	return waas_emit(req, &of, op, plain, id);
+	return waas_page_flow(req, pg, &of, op, plain, id);
 }
 
-/* Brings one changed intervention (row of st_changed) up to date: emits the
- * flows its change needs and records what was seen. Returns a db_rc or
- * CRYPT_INTEGRITY. */
-static int ws_sync_one(struct http_req *req, PGresult *r, int row, const char *belfiore)
+/* Brings one changed intervention (row of st_changed) up to date: adds to
+ * pg the flows its change needs and what was seen (who: as for
+ * ws_snapshot). The current flow's stored text is compared as it is (it was
+ * written by waas_snapshot_text). Returns a db_rc or CRYPT_INTEGRITY. */
+static int ws_sync_one(struct http_req *req, struct waas_page *pg, struct ws_person *who,
+                       PGresult *r, int row)
 {
 	const char *current = waas_col(r, row, W_CURRENT);
 	const char *refusal = NULL;
 	const char *cur_text = NULL, *new_text = NULL;
 	int rc = DB_OK;
 	if (current != NULL) {
-		json_t *old;
-		rc = waas_snapshot_load(req, current, PQgetvalue(r, row, W_CURRENT_PAYLOAD), &old);
+		struct crypt_ctx ctx = {"flow_record", "payload", req->principal.tenant_id,
+		                        current};
+		size_t len;
+		rc = crypt_decrypt(req->arena, &ctx, PQgetvalue(r, row, W_CURRENT_PAYLOAD),
+		                   &cur_text, &len);
 		if (rc != DB_OK)
 			return rc;
-		cur_text = waas_snapshot_text(req, old);
-		if (cur_text == NULL)
-			return DB_ERROR;
 	}
 	/* Restricted persons (GDPR art. 18) never appear in a flow: nothing is
 	 * sent for them, not even a cancellation. */
 	if (!waas_true(r, row, W_RESTRICTED) && ws_exportable(r, row)) {
 		json_t *snap;
-		rc = ws_snapshot(req, r, row, &snap, &refusal, NULL);
+		rc = ws_snapshot(req, r, row, who, &snap, &refusal, NULL);
 		if (rc != DB_OK)
 			return rc;
 		if (refusal == NULL) {
@@ -538,35 +532,71 @@ static int ws_sync_one(struct http_req *req, PGresult *r, int row, const char *b
 	bool withdraw = cur_text != NULL && !same && (new_text != NULL || refusal == NULL);
 	const char *cid = NULL;
 	if (withdraw) {
-		rc = ws_emit(req, r, row, belfiore, "C", cur_text, &cid);
+		rc = ws_emit(req, pg, r, row, "C", cur_text, &cid);
 		keep = NULL;
 	}
 	if (rc == DB_OK && new_text != NULL && !same)
-		rc = ws_emit(req, r, row, belfiore, "I", new_text, &keep);
+		rc = ws_emit(req, pg, r, row, "I", new_text, &keep);
 	if (rc != DB_OK)
 		return rc;
-	const char *p[7] = {req->principal.tenant_id,
-	                    PQgetvalue(r, row, W_ID),
-	                    PQgetvalue(r, row, W_VERSION),
-	                    PQgetvalue(r, row, W_PERSON_VERSION),
-	                    keep,
-	                    refusal,
-	                    waas_col(r, row, W_SINA_ID)};
-	return db_exec(req->arena, &st_state, 7, p, NULL);
+	struct waas_seen seen = {PQgetvalue(r, row, W_ID),
+	                         PQgetvalue(r, row, W_VERSION),
+	                         PQgetvalue(r, row, W_PERSON_VERSION),
+	                         keep,
+	                         refusal,
+	                         waas_col(r, row, W_SINA_ID)};
+	return waas_page_state(pg, &seen);
+}
+
+/* The PS part of a sync page: the interventions of ids (uuid[] literal,
+ * borrowed) that changed, their flows and states in two statements. Returns
+ * a db_rc or CRYPT_INTEGRITY. */
+static int ws_sync_page(struct http_req *req, const char *ids, const char *belfiore)
+{
+	const char *p[2] = {req->principal.tenant_id, ids};
+	PGresult *r = NULL;
+	int rc = db_exec(req->arena, &st_changed, 2, p, &r);
+	struct waas_page pg;
+	struct ws_person who = {NULL, NULL, NULL, NULL, NULL};
+	if (rc == DB_OK)
+		rc = waas_page_init(req, &pg, (size_t)PQntuples(r));
+	for (int i = 0; rc == DB_OK && i < PQntuples(r); i++)
+		rc = ws_sync_one(req, &pg, &who, r, i);
+	if (rc == DB_OK)
+		rc = waas_page_flush(req, &pg, belfiore);
+	return rc;
 }
 
 /* Borrows ente: the caller has loaded it already (one query less per request). */
 int waas_sync(struct http_req *req, const struct waas_ente *ente)
 {
-	const char *p[1] = {req->principal.tenant_id};
+	char page[16];
+	snprintf(page, sizeof page, "%d", config.flow_sync_page);
+	const char *p[2] = {req->principal.tenant_id, page};
 	int rc = db_exec(req->arena, &st_lock, 1, p, NULL);
-	PGresult *r = NULL;
+	PGresult *q = NULL;
 	if (rc == DB_OK)
-		rc = db_exec(req->arena, &st_changed, 1, p, &r);
-	for (int i = 0; rc == DB_OK && i < PQntuples(r); i++)
-		rc = ws_sync_one(req, r, i, ente->belfiore);
+		rc = db_exec(req->arena, &st_queue, 2, p, &q);
+	if (rc != DB_OK || PQntuples(q) == 0)
+		return rc;
+	size_t n = (size_t)PQntuples(q);
+	const char **ids = arena_alloc(req->arena, sizeof *ids * n);
+	const char **seqs = arena_alloc(req->arena, sizeof *seqs * n);
+	if (ids == NULL || seqs == NULL)
+		return DB_ERROR;
+	for (size_t i = 0; i < n; i++) {
+		ids[i] = PQgetvalue(q, (int)i, 0);
+		seqs[i] = PQgetvalue(q, (int)i, 1);
+	}
+	const char *d[3] = {req->principal.tenant_id, db_array(req->arena, ids, n),
+	                    db_array(req->arena, seqs, n)};
+	if (d[1] == NULL || d[2] == NULL)
+		return DB_ERROR;
+	rc = ws_sync_page(req, d[1], ente->belfiore);
 	if (rc == DB_OK)
-		rc = sinba_sync(req, ente->belfiore);
+		rc = sinba_sync(req, ente->belfiore, d[1]);
+	if (rc == DB_OK)
+		rc = db_exec(req->arena, &st_queue_done, 3, d, NULL);
 	return rc;
 }
 
@@ -602,6 +632,7 @@ static const struct db_stmt st_batch = {
 int waas_batch_items(struct http_req *req, const char *from, const char *to,
                      struct waas_item **items, size_t *n, size_t *refused)
 {
+	struct ws_person who = {NULL, NULL, NULL, NULL, NULL};
 	PGresult *r;
 	const char *p[3] = {req->principal.tenant_id, from, to};
 	*n = 0;
@@ -618,7 +649,7 @@ int waas_batch_items(struct http_req *req, const char *from, const char *to,
 			continue;
 		json_t *snap;
 		const char *refusal;
-		rc = ws_snapshot(req, r, i, &snap, &refusal, NULL);
+		rc = ws_snapshot(req, r, i, &who, &snap, &refusal, NULL);
 		if (rc != DB_OK)
 			return rc;
 		if (refusal != NULL) {
@@ -646,6 +677,7 @@ static const struct db_stmt st_quality = {
 int waas_ps_quality(struct http_req *req, const char *from, const char *to, waas_finding_fn fn,
                     void *ctx)
 {
+	struct ws_person who = {NULL, NULL, NULL, NULL, NULL};
 	PGresult *r;
 	const char *p[3] = {req->principal.tenant_id, from, to};
 	int rc = db_exec(req->arena, &st_quality, 3, p, &r);
@@ -655,7 +687,7 @@ int waas_ps_quality(struct http_req *req, const char *from, const char *to, waas
 		struct waas_issues is = {.n = 0};
 		json_t *snap;
 		const char *refusal;
-		rc = ws_snapshot(req, r, i, &snap, &refusal, &is);
+		rc = ws_snapshot(req, r, i, &who, &snap, &refusal, &is);
 		for (size_t k = 0; rc == DB_OK && k < is.n; k++)
 			rc = fn(ctx, "intervention", PQgetvalue(r, i, W_ID),
 			        PQgetvalue(r, i, W_PERSON), waas_col(r, i, W_CASE), &is.v[k]);

@@ -13,10 +13,13 @@
 #include "api/waas_xml.h"
 
 struct http_req;
+struct crypt_ctx;
 
 /* Appends to flow_record the flows the tenant's interventions need now (new
- * I flows, C flows for withdrawn or changed ones) as ente (borrowed, loaded
- * by waas_ente_load for the caller's tenant), serialised per tenant by an
+ * I flows, C flows for withdrawn or changed ones; PS and SINBA) as ente
+ * (borrowed, loaded by waas_ente_load for the caller's tenant), for one page
+ * of the change queue (the oldest CARTELLA_FLOW_SYNC_PAGE entries, removed
+ * once done; schema/030_flow_change.sql), serialised per tenant by an
  * advisory lock, in the request's transaction. Returns a db_rc or
  * CRYPT_INTEGRITY. */
 int waas_sync(struct http_req *req, const struct waas_ente *ente);
@@ -133,6 +136,42 @@ struct waas_emit_of {
  * receives its id (arena-owned). Returns a db_rc. */
 int waas_emit(struct http_req *req, const struct waas_emit_of *of, const char *op,
               const char *plain, const char **id);
+
+/* What the sync saw of one intervention, for its flow_state row (borrowed
+ * strings; current_flow, refusal and sina_assessment_id may be NULL). */
+struct waas_seen {
+	const char *intervention_id, *intervention_version, *person_version;
+	const char *current_flow, *refusal, *sina_assessment_id;
+};
+
+/* The PS flows and flow_state rows of one sync page, written by
+ * waas_page_flush in one statement each (api/waas_emit.c). The arrays are
+ * arena-owned; the strings they point to are borrowed. */
+struct waas_page {
+	size_t cap, nflow, nstate;
+	const char **flow, **state;
+	struct crypt_ctx *ctx; /* per flow: its payload's encryption context */
+	const char **plain;    /* per flow: its snapshot text */
+	size_t *len;
+};
+
+/* Prepares pg for up to rows interventions (two flows each). Returns a
+ * db_rc (DB_ERROR on OOM). */
+int waas_page_init(struct http_req *req, struct waas_page *pg, size_t rows);
+
+/* Adds to pg one PS flow of operation op ("I"/"C", borrowed) about of
+ * (borrowed) with the snapshot text plain (borrowed; encrypted when pg is
+ * flushed) under a new id (*id, arena-owned). Returns a db_rc. */
+int waas_page_flow(struct http_req *req, struct waas_page *pg, const struct waas_emit_of *of,
+                   const char *op, const char *plain, const char **id);
+
+/* Adds to pg the flow_state row of seen (borrowed). Returns a db_rc. */
+int waas_page_state(struct waas_page *pg, const struct waas_seen *seen);
+
+/* Appends pg's flows, in the order added (consecutive ts_flusso and daily
+ * progressives), then upserts its flow_state rows, and empties pg.
+ * Returns a db_rc. */
+int waas_page_flush(struct http_req *req, struct waas_page *pg, const char *belfiore);
 
 /* snap as compact JSON text with sorted keys (arena-owned; NULL on OOM):
  * the stored form of a snapshot, and what two snapshots are compared by. */

@@ -448,21 +448,43 @@ static void crypt_log_integrity(const struct crypt_ctx *ctx, long long key_versi
 	log_event(LOGL_ERROR, "encrypted value does not authenticate", f);
 }
 
-/* Borrows ctx and plain; *out is arena-owned. */
-int crypt_encrypt(struct arena *a, const struct crypt_ctx *ctx, const char *plain, size_t len,
-                  const char **out)
+/* Seals len bytes of plain for ctx with key (version kv) into *out
+ * (arena-owned hex bytea text). Returns DB_OK or DB_ERROR. */
+static int crypt_seal_value(struct arena *a, const struct crypt_ctx *ctx, const unsigned char *key,
+                            uint32_t kv, const char *plain, size_t len, const char **out)
+{
+	char ad[CRYPT_AD_MAX];
+	int adlen = crypt_value_ad(ctx, kv, ad, sizeof ad);
+	unsigned char *buf = arena_alloc(a, len + CRYPT_OVERHEAD);
+	if (adlen < 0 || buf == NULL ||
+	    crypt_seal(key, kv, ad, (size_t)adlen, (const unsigned char *)(plain ? plain : ""), len,
+	               buf) != 0)
+		return DB_ERROR;
+	*out = crypt_bytea_text(a, buf, len + CRYPT_OVERHEAD);
+	return *out != NULL ? DB_OK : DB_ERROR;
+}
+
+/* Borrows ctx, plain and len; out[i] are arena-owned. */
+int crypt_encrypt_n(struct arena *a, size_t n, const struct crypt_ctx *ctx,
+                    const char *const *plain, const size_t *len, const char **out)
 {
 	unsigned char key[CRYPT_KEY_LEN];
 	char ad[CRYPT_AD_MAX], tenant[UTIL_UUID_LEN + 1];
 	uint32_t kv = 0;
 	int rc = DB_ERROR;
-	*out = NULL;
 	sodium_memzero(key, sizeof key);
-	if (crypt_value_ad(ctx, 0, ad, sizeof ad) < 0 || (plain == NULL && len > 0) ||
-	    len > CRYPT_PLAIN_MAX) {
+	bool ok = n > 0;
+	for (size_t i = 0; i < n; i++) {
+		out[i] = NULL;
+		ok = ok && crypt_value_ad(&ctx[i], 0, ad, sizeof ad) >= 0 &&
+		     (plain[i] != NULL || len[i] == 0) && len[i] <= CRYPT_PLAIN_MAX &&
+		     strcmp(ctx[i].tenant_id, ctx[0].tenant_id) == 0;
+	}
+	if (!ok) {
 		log_event(LOGL_ERROR, "crypt_encrypt: bad arguments",
 		          json_pack("{s:s, s:s?, s:s?}", "component", "crypt", "table",
-		                    ctx ? ctx->table : NULL, "column", ctx ? ctx->column : NULL));
+		                    n > 0 ? ctx->table : NULL, "column",
+		                    n > 0 ? ctx->column : NULL));
 		goto out;
 	}
 	crypt_uuid_lower(ctx->tenant_id, tenant);
@@ -472,21 +494,18 @@ int crypt_encrypt(struct arena *a, const struct crypt_ctx *ctx, const char *plai
 		          json_pack("{s:s, s:s}", "component", "crypt", "tenant_id", tenant));
 		rc = DB_ERROR;
 	}
-	if (rc != DB_OK)
-		goto out;
-	rc = DB_ERROR;
-	int adlen = crypt_value_ad(ctx, kv, ad, sizeof ad);
-	unsigned char *buf = arena_alloc(a, len + CRYPT_OVERHEAD);
-	if (adlen < 0 || buf == NULL ||
-	    crypt_seal(key, kv, ad, (size_t)adlen, (const unsigned char *)(plain ? plain : ""), len,
-	               buf) != 0)
-		goto out;
-	*out = crypt_bytea_text(a, buf, len + CRYPT_OVERHEAD);
-	if (*out != NULL)
-		rc = DB_OK;
+	for (size_t i = 0; rc == DB_OK && i < n; i++)
+		rc = crypt_seal_value(a, &ctx[i], key, kv, plain[i], len[i], &out[i]);
 out:
 	sodium_memzero(key, sizeof key);
 	return rc;
+}
+
+/* Borrows ctx and plain; *out is arena-owned. */
+int crypt_encrypt(struct arena *a, const struct crypt_ctx *ctx, const char *plain, size_t len,
+                  const char **out)
+{
+	return crypt_encrypt_n(a, 1, ctx, &plain, &len, out);
 }
 
 /* Borrows ctx and stored; *out is arena-owned. */

@@ -402,34 +402,6 @@ static int keys_reencrypt_value(struct arena *a, const struct keys_run *run,
 	return rc;
 }
 
-/* The PostgreSQL array literal of the n strings v (quoted, backslashes
- * doubled), arena-owned; NULL on OOM. */
-static char *keys_array(struct arena *a, const char *const *v, int n)
-{
-	size_t cap = 3;
-	for (int i = 0; i < n; i++)
-		cap += 2 * strlen(v[i]) + 3;
-	char *out = arena_alloc(a, cap);
-	if (out == NULL)
-		return NULL;
-	size_t k = 0;
-	out[k++] = '{';
-	for (int i = 0; i < n; i++) {
-		if (i > 0)
-			out[k++] = ',';
-		out[k++] = '"';
-		for (const char *c = v[i]; *c; c++) {
-			if (*c == '\\' || *c == '"')
-				out[k++] = '\\';
-			out[k++] = *c;
-		}
-		out[k++] = '"';
-	}
-	out[k++] = '}';
-	out[k] = '\0';
-	return out;
-}
-
 /* One batch of col after row `after` (updated to the last row read), in its
  * own transaction: re-encrypts up to run->batch values not under the active
  * version. *found is the number of values read. Returns a db_rc or
@@ -467,8 +439,8 @@ static int keys_batch(struct keys_run *run, const struct keys_column *col,
 	}
 	long long written = 0;
 	if (rc == DB_OK && n > 0) {
-		const char *w[4] = {run->tenant_id, keys_array(a, rows, n), keys_array(a, news, n),
-		                    keys_array(a, olds, n)};
+		const char *w[4] = {run->tenant_id, db_array(a, rows, (size_t)n),
+		                    db_array(a, news, (size_t)n), db_array(a, olds, (size_t)n)};
 		PGresult *u = NULL;
 		rc = w[1] && w[2] && w[3] ? db_exec(a, &col->write, 4, w, &u) : DB_ERROR;
 		if (rc == DB_OK)

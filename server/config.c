@@ -50,6 +50,7 @@ static const struct config_key keys[] = {
     INT("CARTELLA_TOTP_REQUIRED", totp_required, 0, 1),
     INT("CARTELLA_JSON_MAX_DEPTH", json_max_depth, 2, 256),
     INT("CARTELLA_PAGE_MAX", page_max, 1, 10000),
+    INT("CARTELLA_FLOW_SYNC_PAGE", flow_sync_page, 1, 100000),
     INT("CARTELLA_RATE_SEARCH", rate_search, 0, 1000000),
     INT("CARTELLA_RATE_EXPORT", rate_export, 0, 1000000),
     INT("CARTELLA_JOB_WORKERS", job_workers, 0, 64),
@@ -82,6 +83,7 @@ static void config_defaults(void)
 	config.totp_required = 1;
 	config.json_max_depth = 32;
 	config.page_max = 500;
+	config.flow_sync_page = 1000;
 	config.rate_search = 300;
 	config.rate_export = 60;
 	config.log_level = LOGL_INFO;

@@ -28,6 +28,7 @@ struct config {
 	int totp_required;  /* CARTELLA_TOTP_REQUIRED: 1 (default) or 0, development only */
 	int json_max_depth; /* CARTELLA_JSON_MAX_DEPTH */
 	int page_max;       /* CARTELLA_PAGE_MAX */
+	int flow_sync_page; /* CARTELLA_FLOW_SYNC_PAGE: queued interventions a SIUSS sync takes */
 	int rate_search;    /* CARTELLA_RATE_SEARCH: searches a minute per principal, 0 off */
 	int rate_export;    /* CARTELLA_RATE_EXPORT: reports/exports a minute per principal */
 	int log_level;      /* CARTELLA_LOG_LEVEL: debug|info|warn|error */

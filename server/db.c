@@ -528,6 +528,37 @@ static int db_simple(struct db_thread *t, const char *sql, const char *expect)
 }
 
 /* Borrows sql. */
+char *db_array(struct arena *a, const char *const *v, size_t n)
+{
+	size_t cap = 3;
+	for (size_t i = 0; i < n; i++)
+		cap += v[i] ? 2 * strlen(v[i]) + 3 : 5;
+	char *out = arena_alloc(a, cap);
+	if (out == NULL)
+		return NULL;
+	size_t k = 0;
+	out[k++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			out[k++] = ',';
+		if (v[i] == NULL) {
+			memcpy(out + k, "NULL", 4);
+			k += 4;
+			continue;
+		}
+		out[k++] = '"';
+		for (const char *c = v[i]; *c; c++) {
+			if (*c == '\\' || *c == '"')
+				out[k++] = '\\';
+			out[k++] = *c;
+		}
+		out[k++] = '"';
+	}
+	out[k++] = '}';
+	out[k] = '\0';
+	return out;
+}
+
 int db_run(const char *sql)
 {
 	struct db_thread *t = NULL;

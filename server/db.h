@@ -46,6 +46,11 @@ int db_exec(struct arena *a, const struct db_stmt *st, int n, const char *const 
 int db_execv(struct arena *a, const struct db_stmt *st, int n, const char *const *params,
              const int *lengths, const int *formats, int result_format, PGresult **out);
 
+/* The PostgreSQL array literal of the n strings v (each quoted, backslashes
+ * and quotes escaped; a NULL entry is SQL NULL), for a text parameter such as
+ * $2::uuid[] or $3::bytea[]; arena-owned, NULL on OOM. */
+char *db_array(struct arena *a, const char *const *v, size_t n);
+
 /* Runs one parameterless statement text (a utility statement such as
  * CREATE TEMP TABLE or SET LOCAL) on the thread's connection. Returns a db_rc. */
 int db_run(const char *sql);

@@ -422,6 +422,60 @@ def test_limit_pages_in_chronological_order(staff, inps, db):
     assert len(r.json()["elenco_flussi"]) == min(10, len(everything))  # default limit 10
 
 
+def test_a_large_sync_proceeds_in_pages_of_the_change_queue(staff, inps, db, spawn_server):
+    """Each flows request turns at most one page of the change queue
+    (CARTELLA_FLOW_SYNC_PAGE) into flows and the next continues: five new
+    interventions with pages of two take three requests, every one ends with
+    exactly one I flow, and nothing of theirs stays queued."""
+    pull(inps)  # the queue holds nothing of earlier tests
+    pid, _ = new_person(staff)
+    made_ivs = [new_intervention(staff, db, pid) for _ in range(5)]
+    ivs = [iv["id"] for iv in made_ivs]
+    queued = "SELECT count(*) FROM flow_change WHERE intervention_id = ANY (%s::uuid[])"
+    assert db.one(queued, (ivs,)) == 5
+
+    def made():
+        return db.one("SELECT count(DISTINCT intervention_id) FROM flow_record "
+                      "WHERE intervention_id = ANY (%s::uuid[])", (ivs,))
+
+    with spawn_server(CARTELLA_FLOW_SYNC_PAGE="2") as srv:
+        seen = []
+        for _ in range(4):
+            r = inps.get(srv.url + "/waas/v1/flussi", params={"since": 0, "limit": 1},
+                         timeout=HTTP_TIMEOUT)
+            assert r.status_code == 200, r.text
+            seen.append(made())
+    assert seen == [2, 4, 5, 5]
+    assert db.one(queued, (ivs,)) == 0
+    ops = db.all("SELECT intervention_id::text, operation FROM flow_record "
+                 "WHERE intervention_id = ANY (%s::uuid[]) ORDER BY ts_flusso", (ivs,))
+    assert sorted(ops) == sorted((iv, "I") for iv in ivs)
+    # each handed out once
+    flows = pull(inps)
+    assert all(len(mine(flows, iv["application_protocol"])) == 1 for iv in made_ivs)
+
+
+def test_a_change_while_the_case_was_sealed_flows_once_it_is_unsealed(staff, inps, db):
+    """The sync (an integration client) does not see a sealed case's
+    interventions; what changed meanwhile is sent when the case is unsealed
+    (the unsealing queues them again)."""
+    pid, _ = new_person(staff)
+    r = staff.post(staff.base_url + "/api/v1/cases", json={"person_id": pid},
+                   timeout=HTTP_TIMEOUT)
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    iv = new_intervention(staff, db, pid, case_id=cid)
+    proto = iv["application_protocol"]
+    assert [prest(x).get("TipoOperazione") for _, x in mine(pull(inps), proto)] == ["I"]
+    db.one("UPDATE social_case SET sealed = true WHERE id = %s RETURNING id", (cid,))
+    db.one("UPDATE intervention SET hours_per_month = 30, version = version + 1 "
+           "WHERE id = %s RETURNING id", (iv["id"],))
+    assert len(mine(pull(inps), proto)) == 1  # hidden: nothing sent, nothing lost
+    db.one("UPDATE social_case SET sealed = false WHERE id = %s RETURNING id", (cid,))
+    flows = mine(pull(inps), proto)
+    assert [prest(x).get("TipoOperazione") for _, x in flows] == ["I", "C", "I"]
+
+
 def test_status_is_a_problem_json_200(inps):
     r = inps.get(inps.base_url + "/waas/v1/status", timeout=HTTP_TIMEOUT)
     assert_inps_problem(r, 200)

@@ -28,6 +28,37 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
+def postgres_cpu_seconds():
+    """CPU seconds of the whole PostgreSQL cluster so far: the postmaster,
+    its live children (backends, autovacuum, checkpointer, ...) and the
+    children that have exited (the postmaster's cutime + cstime)."""
+    import psycopg2
+    c = psycopg2.connect(os.environ["CARTELLA_PG_SUPERUSER_URL"])
+    try:
+        with c.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            backend = cur.fetchone()[0]
+        with open("/proc/%d/stat" % backend) as f:
+            master = int(f.read().rsplit(")", 1)[1].split()[1])
+    finally:
+        c.close()
+    total = 0.0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(d), int(fields[1])
+        if pid == master:
+            total += sum(int(x) for x in fields[11:15]) / TICK  # own + exited children
+        elif ppid == master:
+            total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
 def memory_kib(pid, field):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -151,8 +182,10 @@ def drain_flows(url, ctx, pid):
     """Lets Cartella turn every changed intervention into its flow (each
     flows request makes up to 1,000; the count of those left, a scan of the
     Comune's interventions, is taken again only after enough requests for
-    them all). Returns (interventions, CPU seconds)."""
+    them all). Returns (interventions, CPU seconds of the server, CPU seconds
+    of the PostgreSQL cluster, wall seconds)."""
     before, cpu0 = pending_flows(ctx["tenant"]), cpu_seconds(pid)
+    pg0, t0 = postgres_cpu_seconds(), time.time()
     left = before
     for _ in range(1000):
         for _ in range(max(1, -(-left // 1000))):
@@ -163,7 +196,8 @@ def drain_flows(url, ctx, pid):
         left = pending_flows(ctx["tenant"])
         if left == 0:
             break
-    return before, cpu_seconds(pid) - cpu0
+    return (before, cpu_seconds(pid) - cpu0, postgres_cpu_seconds() - pg0,
+            time.time() - t0)
 
 
 # ---------------------------------------------------------------- correctness
