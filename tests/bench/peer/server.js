@@ -109,12 +109,8 @@ const SQL = {
   facts: 'SELECT kind, area, channel, management, amount FROM app.spending_facts($1, $2)',
   ente: 'SELECT belfiore_code, name, siuss_operator_cf FROM tenant WHERE id = $1',
   flowsLock: 'SELECT pg_advisory_xact_lock(hashtextextended(\'cartella.flows.\' || $1, 0))',
-  flowsChanged: 'SELECT i.id FROM intervention i ' +
-    'JOIN person p ON p.tenant_id = i.tenant_id AND p.id = i.beneficiary_id ' +
-    'LEFT JOIN flow_state st ON st.tenant_id = i.tenant_id AND st.intervention_id = i.id ' +
-    'WHERE i.tenant_id = $1 AND (st.intervention_id IS NULL ' +
-    '   OR st.intervention_version <> i.version OR st.person_version <> p.version) ' +
-    'ORDER BY i.created_at, i.id LIMIT 1000',
+  flowsChanged: 'SELECT intervention_id, seq FROM flow_change WHERE tenant_id = $1 ' +
+    'ORDER BY seq LIMIT $2::int',
   flows: 'SELECT f.id, f.flow_id, f.ts_flusso, f.operation, f.payload_enc, f.person_id ' +
     'FROM flow_record f JOIN person p ON p.tenant_id = f.tenant_id AND p.id = f.person_id ' +
     'WHERE f.tenant_id = $1 AND f.ts_flusso > $2::bigint AND NOT p.restricted ' +
@@ -416,7 +412,7 @@ async function flows(client, who, req, audit) {
   const { rows: e } = await q(client, 'ente', [who.tenant]);
   if (e.length !== 1 || !e[0].belfiore_code || !e[0].siuss_operator_cf) throw new HttpError(404, 'Ente non configurato');
   await q(client, 'flowsLock', [who.tenant]);
-  const { rows: changed } = await q(client, 'flowsChanged', [who.tenant]);
+  const { rows: changed } = await q(client, 'flowsChanged', [who.tenant, 1000]);
   // The peer hands out flows; making them from changed interventions is
   // Cartella's (the bench lets Cartella catch up before measuring).
   if (changed.length > 0) throw new HttpError(503, 'Flussi da generare');
