@@ -527,7 +527,7 @@ static int db_simple(struct db_thread *t, const char *sql, const char *expect)
 	return rc;
 }
 
-/* Borrows sql. */
+/* Borrows v; the literal is owned by arena a. */
 char *db_array(struct arena *a, const char *const *v, size_t n)
 {
 	size_t cap = 3;
@@ -559,6 +559,7 @@ char *db_array(struct arena *a, const char *const *v, size_t n)
 	return out;
 }
 
+/* Borrows sql. */
 int db_run(const char *sql)
 {
 	struct db_thread *t = NULL;
