@@ -2,6 +2,7 @@
 
 #include <jansson.h>
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 /* Whether an allocation of this thread returned NULL since the last
@@ -55,10 +56,22 @@ size_t alloc_bytes_take(void)
 	return n;
 }
 
+/* Whether a large unit of work ended since the last trim. */
+static atomic_bool trim_wanted;
+
 /* Borrows nothing. */
 bool alloc_release_if_large(void)
 {
 	if (alloc_bytes_take() < ALLOC_TRIM_BYTES)
+		return false;
+	atomic_store(&trim_wanted, true);
+	return true;
+}
+
+/* Borrows nothing. */
+bool alloc_trim_pending(void)
+{
+	if (!atomic_exchange(&trim_wanted, false))
 		return false;
 	malloc_trim(0);
 	return true;

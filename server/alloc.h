@@ -33,13 +33,21 @@ size_t alloc_bytes_take(void);
 
 /* Called when a unit of work (a request, a job) has freed what it used:
  * when the calling thread asked for at least ALLOC_TRIM_BYTES since the
- * last call, gives the heap's free pages back to the system (malloc_trim).
- * glibc keeps each thread's malloc arena at its peak otherwise, so one page
- * of SIUSS flows or one yearly report would leave every worker thread's
- * arena tens of MiB large for the life of the process. Returns true when it
- * trimmed. Starts the count again either way. */
+ * last call, marks the heap for trimming (alloc_trim_pending). glibc keeps
+ * each thread's malloc arena at its peak otherwise, so one page of SIUSS
+ * flows or one yearly report would leave every worker thread's arena tens
+ * of MiB large for the life of the process. Returns true when it marked.
+ * Starts the count again either way. */
 #define ALLOC_TRIM_BYTES (1u << 20)
 bool alloc_release_if_large(void);
+
+/* When a large unit of work marked the heap since the last call, gives the
+ * free pages of every arena back to the system (malloc_trim) and returns
+ * true. Called by one housekeeping thread (server/http.c's watchdog, once a
+ * second), not after each request: trimming after every page of flows made
+ * the next page fault the same pages in again (twice the CPU per page), and
+ * a run of large requests now costs at most one trim a second. */
+bool alloc_trim_pending(void);
 
 /* True when an allocation of the calling thread failed (really, or by the
  * countdown) since alloc_failed_clear. server/http.c clears it when a

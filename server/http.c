@@ -114,14 +114,17 @@ static void http_on_connection(void *cls, struct MHD_Connection *c, void **socke
 /* Watchdog thread: shuts down connections whose request has been arriving for
  * longer than the connection timeout. MHD then sees EOF and closes them.
  * Entries leave the list (under the lock) before MHD closes their socket, so
- * a descriptor here always belongs to the connection it names. */
+ * a descriptor here always belongs to the connection it names. Once a
+ * second it also hands the heap back after large requests (alloc.h). */
 static void *http_watchdog(void *arg)
 {
 	(void)arg;
 	uint64_t limit = (uint64_t)config.conn_timeout * 1000000000u;
-	while (atomic_load(&watchdog_run)) {
+	for (unsigned tick = 1; atomic_load(&watchdog_run); tick++) {
 		struct timespec ts = {0, 250 * 1000 * 1000};
 		nanosleep(&ts, NULL);
+		if (tick % 4 == 0)
+			alloc_trim_pending(); /* the heap after large requests, once a second */
 		uint64_t now = util_mono_ns();
 		pthread_mutex_lock(&conns_lock);
 		for (struct http_conn *hc = conns; hc != NULL; hc = hc->next) {
