@@ -2,6 +2,7 @@
  * fields are encrypted before they reach PostgreSQL; exact searches go
  * through blind indexes and every candidate is decrypted and compared. */
 #include "api/api.h"
+#include "api/persons_row.h"
 #include "api/validate.h"
 #include "auth/crypt.h"
 #include "auth/policy.h"
@@ -16,39 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-/* The encrypted columns, in the order of PERSON_COLUMNS below. */
-enum person_enc_col {
-	PC_FISCAL,
-	PC_SURNAME,
-	PC_GIVEN,
-	PC_BIRTH_DATE,
-	PC_BIRTH_PLACE,
-	PC_ADDRESS,
-	PC_CONTACTS,
-	PC__COUNT
-};
-static const char *const enc_column[PC__COUNT] = {
+const char *const person_enc_column[PC__COUNT] = {
     "fiscal_code", "surname", "given_name", "birth_date", "birth_place", "address", "contacts",
-};
-
-#define PERSON_COLUMNS                                                                             \
-	"id, version, fiscal_code_enc, surname_enc, given_name_enc, birth_date_enc, "              \
-	"birth_place_enc, address_enc, contacts_enc, fiscal_code_kind, sex, citizenship, "         \
-	"residence_istat, sealed, restricted, "                                                    \
-	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "               \
-	"to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-enum {
-	COL_ID,
-	COL_VERSION,
-	COL_ENC0,
-	COL_KIND = COL_ENC0 + PC__COUNT,
-	COL_SEX,
-	COL_CITIZENSHIP,
-	COL_RESIDENCE,
-	COL_SEALED,
-	COL_RESTRICTED,
-	COL_CREATED,
-	COL_UPDATED
 };
 
 /* A person as given in a request body (strings borrowed from the JSON). */
@@ -64,7 +34,7 @@ struct person_in {
 };
 
 /* The normalised name (validate_name_normalise), arena-owned. */
-static char *name_normalise(struct arena *a, const char *s)
+char *person_name_normalise(struct arena *a, const char *s)
 {
 	size_t n = strlen(s);
 	char *out = arena_alloc(a, n + 1);
@@ -188,9 +158,9 @@ static void person_parse(struct http_req *req, bool partial, struct person_in *i
 		jsonx_error(errors, "citizenship", rule, m);
 	if (in->residence && (m = validate_istat_comune(in->residence, &rule)) != NULL)
 		jsonx_error(errors, "residence", rule, m);
-	if (surname && name_normalise(req->arena, surname)[0] == '\0')
+	if (surname && person_name_normalise(req->arena, surname)[0] == '\0')
 		jsonx_error(errors, "surname", "format", "deve contenere almeno una lettera");
-	if (given && name_normalise(req->arena, given)[0] == '\0')
+	if (given && person_name_normalise(req->arena, given)[0] == '\0')
 		jsonx_error(errors, "given_name", "format", "deve contenere almeno una lettera");
 	/* A personal fiscal code encodes sex, birth date and place: they must agree. */
 	if (have_info) {
@@ -235,7 +205,7 @@ static void person_parse(struct http_req *req, bool partial, struct person_in *i
 }
 
 /* Replies 500 for a value that does not decrypt (logged by crypt). */
-static int person_integrity(struct http_req *req)
+int person_integrity(struct http_req *req)
 {
 	return http_reply_problem(req, PROBLEM_INTERNAL, NULL);
 }
@@ -248,13 +218,13 @@ static int person_dec(struct http_req *req, PGresult *r, int row, int c, const c
 	*out = NULL;
 	if (PQgetisnull(r, row, COL_ENC0 + c))
 		return DB_OK;
-	struct crypt_ctx ctx = {"person", enc_column[c], tenant, PQgetvalue(r, row, COL_ID)};
+	struct crypt_ctx ctx = {"person", person_enc_column[c], tenant, PQgetvalue(r, row, COL_ID)};
 	size_t len;
 	return crypt_decrypt(req->arena, &ctx, PQgetvalue(r, row, COL_ENC0 + c), out, &len);
 }
 
 /* The wire representation of row (decrypted). *rc receives the failure. */
-static json_t *person_json(struct http_req *req, PGresult *r, int row, int *rc)
+json_t *person_json(struct http_req *req, PGresult *r, int row, int *rc)
 {
 	const char *tenant = req->principal.tenant_id;
 	const char *v[PC__COUNT];
@@ -292,25 +262,26 @@ struct person_bidx {
 };
 
 /* Computes the name index over "SURNAME|GIVEN NAME" (normalised). */
-static int name_index(struct http_req *req, const char *surname, const char *given,
+int person_name_index(struct http_req *req, const char *surname, const char *given,
                       const char **out)
 {
-	char *s = name_normalise(req->arena, surname), *g = name_normalise(req->arena, given);
+	char *s = person_name_normalise(req->arena, surname),
+	     *g = person_name_normalise(req->arena, given);
 	char *both = (s && g) ? arena_printf(req->arena, "%s|%s", s, g) : NULL;
 	if (both == NULL)
 		return DB_ERROR;
 	return crypt_blind_index(req->arena, req->principal.tenant_id, "person.name", both, out);
 }
 
-static int surname_index(struct http_req *req, const char *surname, const char **out)
+int person_surname_index(struct http_req *req, const char *surname, const char **out)
 {
-	char *s = name_normalise(req->arena, surname);
+	char *s = person_name_normalise(req->arena, surname);
 	if (s == NULL)
 		return DB_ERROR;
 	return crypt_blind_index(req->arena, req->principal.tenant_id, "person.surname", s, out);
 }
 
-static int fiscal_index(struct http_req *req, const char *cf, const char **out)
+int person_fiscal_index(struct http_req *req, const char *cf, const char **out)
 {
 	return crypt_blind_index(req->arena, req->principal.tenant_id, "person.fiscal_code", cf,
 	                         out);
@@ -327,7 +298,7 @@ static int person_find_fiscal(struct http_req *req, const char *cf, char id_out[
 {
 	id_out[0] = '\0';
 	const char *idx;
-	int rc = fiscal_index(req, cf, &idx);
+	int rc = person_fiscal_index(req, cf, &idx);
 	if (rc != DB_OK)
 		return rc;
 	const char *p[2] = {req->principal.tenant_id, idx};
@@ -358,7 +329,7 @@ static int person_enc(struct http_req *req, const struct person_in *in, int c, c
 	*out = NULL;
 	if (in->value[c] == NULL)
 		return DB_OK;
-	struct crypt_ctx ctx = {"person", enc_column[c], req->principal.tenant_id, id};
+	struct crypt_ctx ctx = {"person", person_enc_column[c], req->principal.tenant_id, id};
 	return crypt_encrypt(req->arena, &ctx, in->value[c], strlen(in->value[c]), out);
 }
 
@@ -443,11 +414,11 @@ int api_person_create(struct http_req *req)
 		rc = person_enc(req, &in, c, id, &enc[c]);
 	struct person_bidx bx = {NULL, NULL, NULL};
 	if (rc == DB_OK && in.value[PC_FISCAL])
-		rc = fiscal_index(req, in.cf_norm, &bx.fiscal);
+		rc = person_fiscal_index(req, in.cf_norm, &bx.fiscal);
 	if (rc == DB_OK)
-		rc = surname_index(req, in.value[PC_SURNAME], &bx.surname);
+		rc = person_surname_index(req, in.value[PC_SURNAME], &bx.surname);
 	if (rc == DB_OK)
-		rc = name_index(req, in.value[PC_SURNAME], in.value[PC_GIVEN], &bx.name);
+		rc = person_name_index(req, in.value[PC_SURNAME], in.value[PC_GIVEN], &bx.name);
 	if (rc != DB_OK)
 		return http_reply_db_error(req, rc);
 	char year[8];
@@ -488,138 +459,6 @@ int api_person_create(struct http_req *req)
 int api_person_read(struct http_req *req)
 {
 	return person_reply(req, http_param(req, 0), 200);
-}
-
-/* The list with its optional filters ($2 cursor, $3 fiscal-code index, $4
- * and $5 name indexes, $6 limit). A search names its index condition
- * outright, in a statement of its own: the generic plan PostgreSQL adopts for
- * a prepared statement after a few runs cannot tell that an optional filter
- * is present, and would walk every person of the tenant in id order. */
-#define PERSON_LIST_FILTERS                                                                        \
-	"AND ($2::uuid IS NULL OR id > $2) "                                                       \
-	"AND ($3::bytea IS NULL OR fiscal_code_bidx = $3) "                                        \
-	"AND ($4::bytea[] IS NULL OR name_bidx = ANY ($4) OR surname_bidx = $5) "                  \
-	"ORDER BY id LIMIT $6"
-static const struct db_stmt st_list = {
-    "persons_list",
-    "SELECT " PERSON_COLUMNS " FROM person WHERE tenant_id = $1 " PERSON_LIST_FILTERS,
-};
-static const struct db_stmt st_list_cf = {
-    "persons_list_cf",
-    "SELECT " PERSON_COLUMNS
-    " FROM person WHERE tenant_id = $1 AND fiscal_code_bidx = $3 " PERSON_LIST_FILTERS,
-};
-static const struct db_stmt st_list_names = {
-    "persons_list_names",
-    "SELECT " PERSON_COLUMNS " FROM person WHERE tenant_id = $1 "
-    "AND (name_bidx = ANY ($4) OR surname_bidx = $5) " PERSON_LIST_FILTERS,
-};
-
-/* Builds the name-index candidates for q: every split of its words into
- * surname + given name, plus the surname index of the whole of q. */
-static int search_indexes(struct http_req *req, const char *q, const char **arr,
-                          const char **surname_idx)
-{
-	char *norm = name_normalise(req->arena, q);
-	if (norm == NULL)
-		return DB_ERROR;
-	int rc = surname_index(req, norm, surname_idx);
-	size_t cap = strlen(norm) * 70 + 8, used = 0;
-	char *buf = arena_alloc(req->arena, cap);
-	if (buf == NULL)
-		return DB_ERROR;
-	buf[used++] = '{';
-	for (char *sp = strchr(norm, ' '); rc == DB_OK && sp != NULL; sp = strchr(sp + 1, ' ')) {
-		char *sur = arena_strndup(req->arena, norm, (size_t)(sp - norm));
-		const char *idx;
-		rc = sur ? name_index(req, sur, sp + 1, &idx) : DB_ERROR;
-		if (rc == DB_OK) {
-			int w = snprintf(buf + used, cap - used, "%s\"\\%s\"", used > 1 ? "," : "",
-			                 idx);
-			if (w < 0 || (size_t)w >= cap - used)
-				return DB_ERROR;
-			used += (size_t)w;
-		}
-	}
-	buf[used++] = '}';
-	buf[used] = '\0';
-	*arr = buf;
-	return rc;
-}
-
-/* True when the decrypted person matches the query (normalised compare). */
-static bool person_matches(struct http_req *req, json_t *o, const char *q)
-{
-	const char *s = json_string_value(json_object_get(o, "surname"));
-	const char *g = json_string_value(json_object_get(o, "given_name"));
-	char *nq = name_normalise(req->arena, q), *ns = name_normalise(req->arena, s);
-	char *full = arena_printf(req->arena, "%s %s", s, g);
-	char *nf = full ? name_normalise(req->arena, full) : NULL;
-	return nq && ns && nf && (strcmp(nq, ns) == 0 || strcmp(nq, nf) == 0);
-}
-
-/* GET /api/v1/persons?fiscal_code=&q=&cursor=&limit= */
-int api_person_list(struct http_req *req)
-{
-	int limit;
-	if (http_page_limit(req, 50, &limit))
-		return 0;
-	const char *cursor = http_query(req, "cursor");
-	if (cursor && !util_is_uuid(cursor))
-		return http_reply_problem(req, PROBLEM_BAD_PARAMETER, "cursor non valido");
-	const char *cf = http_query(req, "fiscal_code"), *q = http_query(req, "q");
-	char cf_norm[24] = "";
-	const char *fidx = NULL, *names = NULL, *sidx = NULL;
-	int rc = DB_OK;
-	if (cf) {
-		enum validate_cf_kind kind;
-		const char *rule;
-		if (!validate_cf_normalise(cf, cf_norm, sizeof cf_norm) ||
-		    validate_fiscal_code(cf_norm, &kind, NULL, &rule) != NULL)
-			return http_reply_problem(req, PROBLEM_BAD_PARAMETER,
-			                          "fiscal_code non è un codice fiscale valido");
-		rc = fiscal_index(req, cf_norm, &fidx);
-	}
-	if (rc == DB_OK && q) {
-		if (strlen(q) > 200 || name_normalise(req->arena, q)[0] == '\0')
-			return http_reply_problem(req, PROBLEM_BAD_PARAMETER,
-			                          "q: cognome, oppure cognome e nome");
-		rc = search_indexes(req, q, &names, &sidx);
-	}
-	if (rc != DB_OK)
-		return http_reply_db_error(req, rc);
-	char slimit[16];
-	snprintf(slimit, sizeof slimit, "%d", limit + 1);
-	const char *p[6] = {req->principal.tenant_id, cursor, fidx, names, sidx, slimit};
-	PGresult *r;
-	rc = db_exec(req->arena, fidx ? &st_list_cf : names ? &st_list_names : &st_list, 6, p, &r);
-	if (rc != DB_OK)
-		return http_reply_db_error(req, rc);
-	json_t *items = json_array();
-	int rows = PQntuples(r);
-	for (int i = 0; i < rows && i < limit; i++) {
-		json_t *o = person_json(req, r, i, &rc);
-		if (o == NULL) {
-			json_decref(items);
-			return rc == CRYPT_INTEGRITY ? person_integrity(req)
-			                             : http_reply_db_error(req, rc);
-		}
-		/* Candidates from a blind index are confirmed on the plaintext. */
-		const char *fc = json_string_value(json_object_get(o, "fiscal_code"));
-		if ((cf && (fc == NULL || strcmp(fc, cf_norm) != 0)) ||
-		    (q && !person_matches(req, o, q))) {
-			json_decref(o);
-			continue;
-		}
-		json_array_append_new(items, o);
-		if (http_audit_object(req, "person", PQgetvalue(r, i, COL_ID)) != 0) {
-			json_decref(items);
-			return -1;
-		}
-	}
-	json_t *next = rows > limit ? json_string(PQgetvalue(r, limit - 1, COL_ID)) : json_null();
-	return http_reply_json(req, 200,
-	                       json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
 }
 
 static const struct db_stmt st_update = {
@@ -696,7 +535,7 @@ int api_person_update(struct http_req *req)
 	for (int c = 0; c < PC__COUNT; c++) {
 		if (in.given[c])
 			continue;
-		json_t *v = json_object_get(cur, enc_column[c]);
+		json_t *v = json_object_get(cur, person_enc_column[c]);
 		if (json_is_string(v))
 			in.value[c] = json_string_value(v);
 		else if (json_is_object(v) || (json_is_array(v) && json_array_size(v) > 0))
@@ -726,7 +565,7 @@ int api_person_update(struct http_req *req)
 		return -1;
 	for (int c = 0; c < PC__COUNT; c++)
 		if (in.value[c] && c != PC_ADDRESS && c != PC_CONTACTS)
-			json_object_set_new(merged, enc_column[c], json_string(in.value[c]));
+			json_object_set_new(merged, person_enc_column[c], json_string(in.value[c]));
 	json_object_set_new(merged, "sex", json_string(in.sex));
 	json_t *saved = req->json;
 	req->json = merged;
@@ -767,11 +606,11 @@ int api_person_update(struct http_req *req)
 		rc = person_enc(req, &in, c, id, &enc[c]);
 	struct person_bidx bx = {NULL, NULL, NULL};
 	if (rc == DB_OK && in.value[PC_FISCAL])
-		rc = fiscal_index(req, in.cf_norm, &bx.fiscal);
+		rc = person_fiscal_index(req, in.cf_norm, &bx.fiscal);
 	if (rc == DB_OK)
-		rc = surname_index(req, in.value[PC_SURNAME], &bx.surname);
+		rc = person_surname_index(req, in.value[PC_SURNAME], &bx.surname);
 	if (rc == DB_OK)
-		rc = name_index(req, in.value[PC_SURNAME], in.value[PC_GIVEN], &bx.name);
+		rc = person_name_index(req, in.value[PC_SURNAME], in.value[PC_GIVEN], &bx.name);
 	if (rc == DB_OK)
 		rc = person_keep_version(req, id, prev, version, in.reason, fields);
 	if (rc != DB_OK)
