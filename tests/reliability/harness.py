@@ -384,8 +384,14 @@ class SteadyClient:
         self._thread.join(HTTP_TIMEOUT + 5)
         return self
 
-    def take(self):
-        """Returns and forgets the samples so far."""
+    def take(self, wait=HTTP_TIMEOUT + 1):
+        """Returns and forgets the samples so far. An abuse can be over in
+        less than the client's period, so this first waits (up to wait
+        seconds) for the client to finish at least one request: a client
+        that is stuck or failing still yields none, or errors."""
+        deadline = time.monotonic() + wait
+        while not self.samples and not self.errors and time.monotonic() < deadline:
+            time.sleep(0.02)
         out, self.samples = self.samples, []
         return out
 
