@@ -114,11 +114,11 @@ int api_isee_list(struct http_req *req);
 int api_isee_create(struct http_req *req);
 int api_isee_read(struct http_req *req);
 
-/* households.c, shared: whether household id (any text) exists in the
+/* lookup.c: whether household id (any text) exists in the
  * caller's tenant. Returns a db_rc. */
 int api_household_lookup(struct http_req *req, const char *id, bool *found);
 
-/* households.c, shared: whether person id (any text) exists in the caller's
+/* lookup.c: whether person id (any text) exists in the caller's
  * tenant and, when birth_date is not NULL, their decrypted birth date
  * (arena-owned, NULL when unknown). Returns a db_rc or CRYPT_INTEGRITY. */
 int api_person_lookup(struct http_req *req, const char *id, bool *found, const char **birth_date);
@@ -128,11 +128,11 @@ int api_person_lookup(struct http_req *req, const char *id, bool *found, const c
 int api_reply_forbidden_field(struct http_req *req, const char *field, const char *message,
                               const char *detail);
 
-/* households.c, shared: replies 404 for an id of a body or filter that
+/* lookup.c: replies 404 for an id of a body or filter that
  * names nothing in the tenant: detail and errors [{field, "not_found"}]. */
 int api_reply_not_found_field(struct http_req *req, const char *field);
 
-/* households.c, shared: splits a keyset cursor "YYYY-MM-DD_<uuid>" into a
+/* lookup.c: splits a keyset cursor "YYYY-MM-DD_<uuid>" into a
  * date and an id (arena-owned; both NULL when cursor is NULL). Returns 0, or
  * replies 400 and returns 1. */
 int api_cursor_date_id(struct http_req *req, const char *cursor, const char **date,
