@@ -216,11 +216,12 @@ static int person_dec(struct http_req *req, PGresult *r, int row, int c, const c
                       const char **out)
 {
 	*out = NULL;
-	if (PQgetisnull(r, row, COL_ENC0 + c))
+	if (PQgetisnull(r, row, PERSON_COL_ENC0 + c))
 		return DB_OK;
-	struct crypt_ctx ctx = {"person", person_enc_column[c], tenant, PQgetvalue(r, row, COL_ID)};
+	struct crypt_ctx ctx = {"person", person_enc_column[c], tenant,
+	                        PQgetvalue(r, row, PERSON_COL_ID)};
 	size_t len;
-	return crypt_decrypt(req->arena, &ctx, PQgetvalue(r, row, COL_ENC0 + c), out, &len);
+	return crypt_decrypt(req->arena, &ctx, PQgetvalue(r, row, PERSON_COL_ENC0 + c), out, &len);
 }
 
 /* The wire representation of row (decrypted). *rc receives the failure. */
@@ -240,16 +241,18 @@ json_t *person_json(struct http_req *req, PGresult *r, int row, int *rc)
 	json_t *o = json_pack(
 	    "{s:s, s:o, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:I, s:s, "
 	    "s:s}",
-	    "id", PQgetvalue(r, row, COL_ID), "fiscal_code", OPTS(v[PC_FISCAL]), "fiscal_code_kind",
-	    OPT(COL_KIND), "surname", v[PC_SURNAME] ? v[PC_SURNAME] : "", "given_name",
-	    v[PC_GIVEN] ? v[PC_GIVEN] : "", "sex", PQgetvalue(r, row, COL_SEX), "birth_date",
-	    OPTS(v[PC_BIRTH_DATE]), "birth_place", OPTS(v[PC_BIRTH_PLACE]), "citizenship",
-	    OPT(COL_CITIZENSHIP), "residence", OPT(COL_RESIDENCE), "address",
-	    address ? address : json_null(), "contacts", contacts ? contacts : json_array(),
-	    "sealed", strcmp(PQgetvalue(r, row, COL_SEALED), "t") == 0, "restricted",
-	    strcmp(PQgetvalue(r, row, COL_RESTRICTED), "t") == 0, "version",
-	    (json_int_t)atoll(PQgetvalue(r, row, COL_VERSION)), "created_at",
-	    PQgetvalue(r, row, COL_CREATED), "updated_at", PQgetvalue(r, row, COL_UPDATED));
+	    "id", PQgetvalue(r, row, PERSON_COL_ID), "fiscal_code", OPTS(v[PC_FISCAL]),
+	    "fiscal_code_kind", OPT(PERSON_COL_KIND), "surname", v[PC_SURNAME] ? v[PC_SURNAME] : "",
+	    "given_name", v[PC_GIVEN] ? v[PC_GIVEN] : "", "sex", PQgetvalue(r, row, PERSON_COL_SEX),
+	    "birth_date", OPTS(v[PC_BIRTH_DATE]), "birth_place", OPTS(v[PC_BIRTH_PLACE]),
+	    "citizenship", OPT(PERSON_COL_CITIZENSHIP), "residence", OPT(PERSON_COL_RESIDENCE),
+	    "address", address ? address : json_null(), "contacts",
+	    contacts ? contacts : json_array(), "sealed",
+	    strcmp(PQgetvalue(r, row, PERSON_COL_SEALED), "t") == 0, "restricted",
+	    strcmp(PQgetvalue(r, row, PERSON_COL_RESTRICTED), "t") == 0, "version",
+	    (json_int_t)atoll(PQgetvalue(r, row, PERSON_COL_VERSION)), "created_at",
+	    PQgetvalue(r, row, PERSON_COL_CREATED), "updated_at",
+	    PQgetvalue(r, row, PERSON_COL_UPDATED));
 #undef OPT
 #undef OPTS
 	*rc = o ? DB_OK : DB_ERROR;
@@ -308,7 +311,7 @@ static int person_find_fiscal(struct http_req *req, const char *cf, char id_out[
 		const char *plain;
 		rc = person_dec(req, r, i, PC_FISCAL, req->principal.tenant_id, &plain);
 		if (rc == DB_OK && plain && strcmp(plain, cf) == 0)
-			util_strlcpy(id_out, PQgetvalue(r, i, COL_ID), 37);
+			util_strlcpy(id_out, PQgetvalue(r, i, PERSON_COL_ID), 37);
 	}
 	return rc;
 }
@@ -366,7 +369,7 @@ static int person_reply(struct http_req *req, const char *id, int status)
 	json_t *o = person_json(req, r, 0, &rc);
 	if (o == NULL)
 		return rc == CRYPT_INTEGRITY ? person_integrity(req) : http_reply_db_error(req, rc);
-	http_set_etag(req, atoll(PQgetvalue(r, 0, COL_VERSION)));
+	http_set_etag(req, atoll(PQgetvalue(r, 0, PERSON_COL_VERSION)));
 	return http_reply_json(req, status, o);
 }
 
@@ -517,10 +520,10 @@ int api_person_update(struct http_req *req)
 	int rc = person_load(req, id, &r);
 	if (rc != 0)
 		return rc == HTTP_RETRY ? HTTP_RETRY : 0;
-	const char *version = PQgetvalue(r, 0, COL_VERSION);
+	const char *version = PQgetvalue(r, 0, PERSON_COL_VERSION);
 	if (http_check_if_match(req, atoll(version)))
 		return 0;
-	int was_sealed = strcmp(PQgetvalue(r, 0, COL_SEALED), "t") == 0;
+	int was_sealed = strcmp(PQgetvalue(r, 0, PERSON_COL_SEALED), "t") == 0;
 	if (person_may_seal(req, was_sealed, in.sealed))
 		return 0;
 	json_t *cur = person_json(req, r, 0, &rc);

@@ -135,12 +135,13 @@ int api_person_list(struct http_req *req)
 			continue;
 		}
 		json_array_append_new(items, o);
-		if (http_audit_object(req, "person", PQgetvalue(r, i, COL_ID)) != 0) {
+		if (http_audit_object(req, "person", PQgetvalue(r, i, PERSON_COL_ID)) != 0) {
 			json_decref(items);
 			return -1;
 		}
 	}
-	json_t *next = rows > limit ? json_string(PQgetvalue(r, limit - 1, COL_ID)) : json_null();
+	json_t *next =
+	    rows > limit ? json_string(PQgetvalue(r, limit - 1, PERSON_COL_ID)) : json_null();
 	return http_reply_json(req, 200,
 	                       json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
 }

@@ -32,17 +32,17 @@ extern const char *const person_enc_column[PC__COUNT];
 	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "               \
 	"to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 enum {
-	COL_ID,
-	COL_VERSION,
-	COL_ENC0,
-	COL_KIND = COL_ENC0 + PC__COUNT,
-	COL_SEX,
-	COL_CITIZENSHIP,
-	COL_RESIDENCE,
-	COL_SEALED,
-	COL_RESTRICTED,
-	COL_CREATED,
-	COL_UPDATED
+	PERSON_COL_ID,
+	PERSON_COL_VERSION,
+	PERSON_COL_ENC0,
+	PERSON_COL_KIND = PERSON_COL_ENC0 + PC__COUNT,
+	PERSON_COL_SEX,
+	PERSON_COL_CITIZENSHIP,
+	PERSON_COL_RESIDENCE,
+	PERSON_COL_SEALED,
+	PERSON_COL_RESTRICTED,
+	PERSON_COL_CREATED,
+	PERSON_COL_UPDATED
 };
 
 /* The normalised name (validate_name_normalise), arena-owned. */
