@@ -30,6 +30,7 @@ import hmac
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import string
@@ -338,6 +339,21 @@ def drop_scratch_database(name):
             cur.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
     finally:
         su.close()
+
+
+def pg_dump(url=None, data_only=False, timeout=600):
+    """The text of a pg_dump of the database at url (the superuser's URL by
+    default). pg_dump 15.14 and later frame the dump with "\\restrict KEY"
+    and "\\unrestrict KEY", KEY 64 random letters and digits: not data, and
+    a short name ("Li") may occur in it by chance, so those lines are left
+    out."""
+    exe = shutil.which("pg_dump") or "/usr/lib/postgresql/15/bin/pg_dump"
+    args = [exe] + (["--data-only"] if data_only else []) + [
+        "--dbname", url or os.environ["CARTELLA_PG_SUPERUSER_URL"]]
+    res = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return "".join(line for line in res.stdout.splitlines(keepends=True)
+                   if not line.startswith(("\\restrict ", "\\unrestrict ")))
 
 
 def fresh_report_year(db):

@@ -13,8 +13,6 @@ connections at once: fiscal codes still unique across the jobs, totals still
 the SQL sums), and --jobs 3 makes the same rows as --jobs 1."""
 import collections
 import os
-import shutil
-import subprocess
 from decimal import Decimal
 
 import pytest
@@ -22,7 +20,7 @@ import requests
 
 import fiscal
 from conftest import (CORSICO, HTTP_TIMEOUT, create_scratch_database, drop_scratch_database,
-                      enrol_with_cli, is_problem, random_name, random_password)
+                      enrol_with_cli, is_problem, pg_dump, random_name, random_password)
 from test_tenancy import scratch_db  # noqa: F401  (fixture)
 
 PERSONS = 2000
@@ -34,18 +32,6 @@ OPERATOR_CF = "RSSMRA80A01F205X"
 
 def cents(s):
     return int((Decimal(s) * 100).to_integral_value())
-
-
-def pg_dump(url):
-    exe = shutil.which("pg_dump") or "/usr/lib/postgresql/15/bin/pg_dump"
-    res = subprocess.run([exe, "--data-only", "--dbname", url], capture_output=True, text=True,
-                         timeout=120)
-    assert res.returncode == 0, res.stderr[-2000:]
-    # pg_dump 15.14 and later frame the dump with "\restrict KEY" and
-    # "\unrestrict KEY", KEY 64 random letters and digits: not data, and a
-    # short surname ("Li") may occur in it by chance, so they are left out.
-    return "".join(line for line in res.stdout.splitlines(keepends=True)
-                   if not line.startswith(("\\restrict ", "\\unrestrict ")))
 
 
 # The same sum as the report, written independently: per intervention of the
@@ -89,7 +75,7 @@ def loaded(request, cli, scratch_db):  # noqa: F811
     owner_url, app_url, sdb = scratch_db
     env = {"CARTELLA_OWNER_DATABASE_URL": owner_url, "DATABASE_URL": app_url}
     assert cli("migrate", env=env).returncode == 0
-    baseline = pg_dump(sdb.url)
+    baseline = pg_dump(sdb.url, data_only=True)
     res = cli("demo", "--persons", str(PERSONS), "--seed", str(SEED), "--jobs",
               str(request.param), env=env, timeout=300)
     assert res.returncode == 0, (res.stdout, res.stderr[-3000:])
@@ -239,7 +225,7 @@ def test_bulk_load_reads_back_through_the_api(cli, loaded, spawn_server, login):
 
     # No generated name or fiscal code reached the database in clear: each
     # sampled name occurs in pg_dump no more often than before the load.
-    dump = pg_dump(sdb.url)
+    dump = pg_dump(sdb.url, data_only=True)
     sample = list(people.values())[::97][:12]
     for _, p in sample:
         assert p["fiscal_code"] not in dump

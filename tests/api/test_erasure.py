@@ -5,14 +5,14 @@ is refused with the hold or the rule (and the date) that prevents it; wrong
 roles, other tenants and bad input change nothing."""
 import base64
 import os
-import subprocess
 import uuid
 
 import pytest
 import yaml
 
 import fiscal
-from conftest import ASSAGO, CORSICO, HTTP_TIMEOUT, error_fields, is_problem, random_name
+from conftest import (ASSAGO, CORSICO, HTTP_TIMEOUT, error_fields, is_problem, pg_dump,
+                      random_name)
 import test_gdpr as gdpr
 import test_jobs as jobs
 from test_contract import check as contract_check
@@ -104,14 +104,6 @@ def hexes(db, sql, args):
     return [v for row in db.all(sql, args) for v in row if v is not None]
 
 
-def pg_dump():
-    dump = subprocess.run(["pg_dump", "--data-only", "--dbname",
-                           os.environ["CARTELLA_PG_SUPERUSER_URL"]],
-                          capture_output=True, text=True, timeout=300)
-    assert dump.returncode == 0, dump.stderr
-    return dump.stdout
-
-
 # ---------------------------------------------------------------- a full file, erased
 
 def build_file(s, db):
@@ -186,7 +178,7 @@ def test_erasure_anonymises_the_person_and_reports_still_add_up(staff, db, doc):
                      (ids["household"],))
     secrets = [bytes(v).hex() for v in secrets]
     assert len(secrets) >= 15
-    dump = pg_dump()
+    dump = pg_dump(data_only=True)
     assert all(h in dump for h in secrets), "the dump should hold the ciphertexts before"
     before = spending(staff.sm, 2011)
     iv_before = ok(call(staff.sm, "GET", "/api/v1/interventions/" + ids["intervention"]), 200)
@@ -233,7 +225,7 @@ def test_erasure_anonymises_the_person_and_reports_still_add_up(staff, db, doc):
     assert db.one("SELECT count(*) FROM person_version WHERE person_id = %s"
                   " AND previous_enc IS NULL AND reason_enc IS NULL", (pid,)) == 1
 
-    dump = pg_dump()
+    dump = pg_dump(data_only=True)
     assert [h for h in secrets if h in dump] == []
     assert [p for p in plain if p in dump] == []
     # The audit trail names the person only by the id, now a pseudonym.

@@ -7,13 +7,12 @@ a value that is there."""
 import os
 import random
 import string
-import subprocess
 import uuid
 
 import pytest
 
 import fiscal
-from conftest import CORSICO, HTTP_TIMEOUT
+from conftest import CORSICO, HTTP_TIMEOUT, pg_dump
 
 
 def token(n=10):
@@ -83,10 +82,7 @@ def test_the_search_finds_plain_and_hex_forms():
 
 
 def test_pg_dump_holds_none_of_them(seeded):
-    dump = subprocess.run(["pg_dump", "--dbname", os.environ["CARTELLA_PG_SUPERUSER_URL"]],
-                          capture_output=True, text=True, timeout=600)
-    assert dump.returncode == 0, dump.stderr[-2000:]
-    text = dump.stdout
+    text = pg_dump()
     # Positive controls: the dump holds the data (the username is stored in
     # clear, the persons' ids are there).
     assert found(text, seeded["username"])
