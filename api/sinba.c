@@ -286,14 +286,16 @@ static int sb_snapshot(struct sb_pass *pass, PGresult *r, int row, const char *b
 
 /* ------------------------------------------------------------- sync */
 
+/* The queued interventions $2 with their SINBA state. Every one is
+ * compared, not only those whose versions differ from sinba_state's: a
+ * change of the service (schema/031_flow_change_isee_catalogue.sql) is in no
+ * version; sb_sync_one's comparison of the flow texts is the judge. */
 static const struct db_stmt st_sb_changed = {
     "sinba_changed",
     "SELECT " SB_COLUMNS ", st.current_flow, f.payload_enc, st.stale_flow " SB_FROM
     "LEFT JOIN sinba_state st ON st.tenant_id = i.tenant_id AND st.intervention_id = i.id "
     "LEFT JOIN flow_record f ON f.tenant_id = st.tenant_id AND f.id = st.current_flow "
-    "WHERE i.tenant_id = $1 AND i.id = ANY ($2::uuid[]) AND (st.intervention_id IS NULL "
-    "   OR st.intervention_version <> i.version OR st.person_version <> p.version "
-    "   OR st.assessment_id IS DISTINCT FROM a.id) "
+    "WHERE i.tenant_id = $1 AND i.id = ANY ($2::uuid[]) "
     "ORDER BY i.created_at, i.id",
 };
 enum { S_CURRENT = S__COUNT, S_CURRENT_PAYLOAD, S_STALE };

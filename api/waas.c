@@ -464,20 +464,21 @@ static const struct db_stmt st_queue_done = {
     "WHERE f.tenant_id = $1 AND f.intervention_id = d.id AND f.seq = d.seq",
 };
 
-/* Of the queued interventions $2, those whose flow state differs from what
- * the flow depends on. The current flow's payload is a subquery on
- * flow_record's key, not a join: PostgreSQL estimates the changed rows at 1
- * (the OR below), and joined a scan of every flow of the Comune to each of
- * them (docs/performance.md, "SIUSS flows"). */
+/* The queued interventions $2 with their current flow. Every one is
+ * compared, not only those whose versions differ from flow_state's: an
+ * entry may come from a change of the DSU's ISEE attestation or of the
+ * service (schema/031_flow_change_isee_catalogue.sql), which no version
+ * records; the comparison of the flow texts (ws_sync_one) is the judge. The
+ * current flow's payload is a subquery on flow_record's key, not a join: a
+ * join made PostgreSQL scan every flow of the Comune for each row
+ * (docs/performance.md, "SIUSS flows"). */
 static const struct db_stmt st_changed = {
     "waas_changed",
     "SELECT " WS_COLUMNS ", st.current_flow, "
     "(SELECT f.payload_enc FROM flow_record f "
     "  WHERE f.tenant_id = st.tenant_id AND f.id = st.current_flow) " WS_FROM
     "LEFT JOIN flow_state st ON st.tenant_id = i.tenant_id AND st.intervention_id = i.id "
-    "WHERE i.tenant_id = $1 AND i.id = ANY ($2::uuid[]) AND (st.intervention_id IS NULL "
-    "   OR st.intervention_version <> i.version OR st.person_version <> p.version "
-    "   OR st.sina_assessment_id IS DISTINCT FROM sa.id) "
+    "WHERE i.tenant_id = $1 AND i.id = ANY ($2::uuid[]) "
     "ORDER BY i.created_at, i.id",
 };
 enum { W_CURRENT = W__COUNT, W_CURRENT_PAYLOAD };
