@@ -21,7 +21,7 @@ import yaml
 from jsonschema import Draft4Validator, RefResolver
 
 import fiscal
-from conftest import HTTP_TIMEOUT, is_problem, random_name
+from conftest import AMBITO, CORSICO, HTTP_TIMEOUT, is_problem, random_name
 
 TENANT = "015220"
 BELFIORE = "L409"
@@ -355,6 +355,118 @@ def test_isee_linked_flows_carry_the_dsu(staff, inps, db):
     p = prest(root)
     assert (p.get("PresenzaProvaMezzi"), p.get("NumeroProtocolloDSU"),
             p.get("AnnoProtocolloDSU"), p.get("DataDSU")) == ("1", dsu, "2024", "2024-02-15")
+
+
+def test_an_isee_attestation_recorded_later_sends_the_refused_flow(staff, inps, db):
+    """An intervention with means test 1 recorded before its DSU's ISEE
+    attestation is refused (isee_missing) and leaves the change queue;
+    recording the attestation queues it again (migration 031), so the next
+    sync sends its flow with @DataDSU = the attestation's signed_on."""
+    pid, _ = new_person(staff)
+    dsu = "INPS-ISEE-2024-%08dB-01" % random.randint(0, 10**8 - 1)
+    iv = new_intervention(staff, db, pid, means_test=1, dsu=dsu)
+    proto = iv["application_protocol"]
+    assert mine(pull(inps), proto) == []
+    url = staff.base_url + "/api/v1/interventions/" + iv["id"]
+    siuss = staff.get(url, timeout=HTTP_TIMEOUT).json()["siuss"]
+    assert siuss["flows"] == [] and "ISEE" in siuss["refusal"]
+    assert db.one("SELECT count(*) FROM flow_change WHERE intervention_id = %s",
+                  (iv["id"],)) == 0
+    r = staff.post(staff.base_url + "/api/v1/isee",
+                   json={"person_id": pid, "dsu_protocol": dsu, "year": 2024,
+                         "signed_on": "2024-03-12", "indicator_type": "ordinario",
+                         "value": "9876.54"}, timeout=HTTP_TIMEOUT)
+    assert r.status_code == 201, r.text
+    [(_, root)] = mine(pull(inps), proto)
+    p = prest(root)
+    assert (p.get("TipoOperazione"), p.get("PresenzaProvaMezzi"), p.get("NumeroProtocolloDSU"),
+            p.get("AnnoProtocolloDSU"), p.get("DataDSU")) == ("I", "1", dsu, "2024",
+                                                              "2024-03-12")
+    siuss = staff.get(url, timeout=HTTP_TIMEOUT).json()["siuss"]
+    assert len(siuss["flows"]) == 1 and siuss["refusal"] is None
+
+
+@pytest.fixture(scope="module")
+def ambito_admin(admin):
+    """An admin of the Ambito, who writes its shared service catalogue."""
+    return admin(AMBITO)[0]
+
+
+def shared_service(ambito_admin, **over):
+    """A new service of the Ambito's shared catalogue (A2.07, periodic),
+    made for one test so that changing it touches no other test's flows."""
+    body = {"code": random_name("W").upper().replace("_", "-"),
+            "name": "Assistenza domiciliare di prova", "inps_code": "A2.07",
+            "istat_area": "ELD", "regional_area": "anziani", "nature": "periodic"}
+    body.update(over)
+    r = ambito_admin.post(ambito_admin.base_url + "/api/v1/services", json=body,
+                          timeout=HTTP_TIMEOUT)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def patch_service(ambito_admin, svc, **change):
+    r = ambito_admin.patch(ambito_admin.base_url + "/api/v1/services/" + svc["id"],
+                           json=change, headers={"If-Match": '"%d"' % svc["version"]},
+                           timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def queued(db, intervention_id):
+    return db.one("SELECT count(*) FROM flow_change WHERE intervention_id = %s",
+                  (intervention_id,))
+
+
+def test_a_service_correction_reaches_the_flows_already_sent(staff, inps, db, ambito_admin,
+                                                             make_user, login):
+    """Correcting the INPS code of a shared service queues the interventions
+    of every Comune that uses it (migration 031): the flow already sent is
+    withdrawn (C) and sent again (I) with the new code."""
+    svc = shared_service(ambito_admin)
+    pid, _ = new_person(staff)
+    iv = new_intervention(staff, db, pid, service=svc["id"])
+    proto = iv["application_protocol"]
+    u, pw = make_user(CORSICO, "social_worker", roles=("administrative",))
+    corsico = login(u, pw, CORSICO)
+    body = fiscal.person()
+    body["residence"] = CORSICO
+    body["address"]["istat_code"] = CORSICO
+    r = corsico.post(corsico.base_url + "/api/v1/persons", json=body, timeout=HTTP_TIMEOUT)
+    assert r.status_code == 201, r.text
+    other = new_intervention(corsico, db, r.json()["id"], service=svc["id"])
+    assert [prest(x).get("CodicePrestazione") for _, x in mine(pull(inps), proto)] == ["A2.07"]
+    # Corsico pulls no flows: its entry from the insertion is cleared by hand
+    db.one("DELETE FROM flow_change WHERE intervention_id = %s RETURNING 1", (other["id"],))
+    assert (queued(db, iv["id"]), queued(db, other["id"])) == (0, 0)
+    patch_service(ambito_admin, svc, inps_code="A2.08")
+    assert (queued(db, iv["id"]), queued(db, other["id"])) == (1, 1)
+    flows = mine(pull(inps), proto)
+    assert [(prest(x).get("TipoOperazione"), prest(x).get("CodicePrestazione"),
+             prest(x).get("DenominazionePrestazione")) for _, x in flows] == [
+        ("I", "A2.07", "Assistenza domiciliare socio-assistenziale"),
+        ("C", "A2.07", "Assistenza domiciliare socio-assistenziale"),
+        ("I", "A2.08", "A.D.I. - Assistenza domiciliare integrata con servizi sanitari")]
+
+
+def test_only_the_catalogue_columns_a_flow_reads_queue_its_interventions(staff, inps, db,
+                                                                         ambito_admin):
+    """A change of the service's regional area (not in the flow) queues
+    nothing and the next sync is empty; setting never_export withdraws the
+    flow already sent (C)."""
+    svc = shared_service(ambito_admin)
+    pid, _ = new_person(staff)
+    iv = new_intervention(staff, db, pid, service=svc["id"])
+    proto = iv["application_protocol"]
+    flows = pull(inps)
+    assert len(mine(flows, proto)) == 1
+    since = ts_ms(flows[-1][0]["ts_flusso"])
+    svc = patch_service(ambito_admin, svc, regional_area="emarginazione_poverta")
+    assert queued(db, iv["id"]) == 0
+    assert pull(inps, since=since) == []
+    patch_service(ambito_admin, svc, never_export=True)
+    assert queued(db, iv["id"]) == 1
+    assert [prest(x).get("TipoOperazione") for _, x in mine(pull(inps), proto)] == ["I", "C"]
 
 
 def omocodic(birth="1980-01-01"):
