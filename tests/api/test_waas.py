@@ -469,6 +469,56 @@ def test_only_the_catalogue_columns_a_flow_reads_queue_its_interventions(staff, 
     assert [prest(x).get("TipoOperazione") for _, x in mine(pull(inps), proto)] == ["I", "C"]
 
 
+def test_a_new_name_of_an_inps_prestazione_reaches_the_flows_already_sent(staff, inps, db,
+                                                                         ambito_admin):
+    """When INPS renames a prestazione, `cartella migrate` loads the new label
+    into the code list inps-prestazioni, and the label is the flow's
+    DenominazionePrestazione: the update queues the interventions of the
+    services with that code (migration 032), and the next sync withdraws the
+    flow already sent (C) and sends it again (I) with the new name. A label
+    of another list queues nothing. The labels are put back at the end."""
+    code = db.one("SELECT min(c.code) FROM code c WHERE c.list = 'inps-prestazioni'"
+                  " AND c.code LIKE 'A2.%%' AND NOT EXISTS"
+                  " (SELECT 1 FROM service_catalogue s WHERE s.inps_code = c.code)")
+    assert code is not None, "every A2 prestazione has a service: the test needs a free one"
+    area = db.one("SELECT min(code) FROM code WHERE list = 'istat-user-areas'")
+    labels = {(lst, c): db.one("SELECT label_it FROM code WHERE list = %s AND code = %s",
+                               (lst, c))
+              for lst, c in (("inps-prestazioni", code), ("istat-user-areas", area))}
+    old = labels[("inps-prestazioni", code)]
+    renamed = old + " (nuova denominazione)"
+    svc = shared_service(ambito_admin, inps_code=code)
+    pid, _ = new_person(staff)
+    iv = new_intervention(staff, db, pid, service=svc["id"])
+    proto = iv["application_protocol"]
+    flows = pull(inps)
+    assert [prest(x).get("DenominazionePrestazione") for _, x in mine(flows, proto)] == [old]
+    since = ts_ms(flows[-1][0]["ts_flusso"])
+
+    def relabel(lst, c, label):
+        assert db.one("UPDATE code SET label_it = %s WHERE list = %s AND code = %s RETURNING 1",
+                      (label, lst, c)) == 1
+
+    def names():
+        flows = pull(inps, since=since)
+        return flows, [(prest(x).get("TipoOperazione"), prest(x).get("DenominazionePrestazione"))
+                       for _, x in mine(flows, proto)]
+
+    try:
+        relabel("istat-user-areas", area, "Area rinominata per prova")
+        assert queued(db, iv["id"]) == 0
+        assert pull(inps, since=since) == []
+        relabel("inps-prestazioni", code, renamed)
+        assert queued(db, iv["id"]) == 1
+        flows, seen = names()
+        assert seen == [("C", old), ("I", renamed)]
+        since = ts_ms(flows[-1][0]["ts_flusso"])
+    finally:
+        for (lst, c), label in labels.items():
+            relabel(lst, c, label)
+    assert names()[1] == [("C", renamed), ("I", old)]
+
+
 def omocodic(birth="1980-01-01"):
     """A valid fiscal code whose year of birth is written with omocodic
     letters (8 -> U, 0 -> L): the INPS XSD pattern refuses it."""
